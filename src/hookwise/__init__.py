@@ -1,5 +1,107 @@
-"""hookwise: webhook automations for ML platforms."""
+"""hookwise: webhook automations for ML platforms.
+
+Team secrets, webhooks, automations that watch artifact and run events, a
+safe payload template renderer, and a dispatcher that renders, signs and
+delivers each POST through a durable outbox.
+"""
 
 from hookwise._version import __version__
+from hookwise.admin import Admin, SecretInfo
+from hookwise.async_dispatcher import AsyncDispatcher
+from hookwise.core import TestResult
+from hookwise.crypto import SecretKey
+from hookwise.dispatcher import Dispatcher
+from hookwise.errors import (
+    AlreadyExistsError,
+    BlockedAddressError,
+    DispatcherClosedError,
+    HookwiseError,
+    NotFoundError,
+    SecretKeyError,
+    SignatureError,
+    TemplateError,
+    UnsafeURLError,
+    ValidationError,
+)
+from hookwise.events import Event, EventType, Run, RunState
+from hookwise.model import (
+    Automation,
+    DoNothing,
+    OnAddArtifactAlias,
+    OnAddArtifactTag,
+    OnAddCollectionTag,
+    OnCreateArtifact,
+    OnLinkArtifact,
+    OnRemoveArtifactTag,
+    OnRemoveCollectionTag,
+    OnUnlinkArtifact,
+    Scope,
+    ScopeKind,
+    Secret,
+    SendWebhook,
+    Webhook,
+)
+from hookwise.network import NetworkPolicy
+from hookwise.retry import RetryPolicy
+from hookwise.signing import Scheme, sign, verify
+from hookwise.storage import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    MemoryStorage,
+    SQLiteStorage,
+    Storage,
+)
+from hookwise.template import Template, compile_template
 
-__all__ = ["__version__"]
+__all__ = [
+    "Admin",
+    "AlreadyExistsError",
+    "AsyncDispatcher",
+    "Attempt",
+    "Automation",
+    "BlockedAddressError",
+    "Delivery",
+    "DeliveryStatus",
+    "Dispatcher",
+    "DispatcherClosedError",
+    "DoNothing",
+    "Event",
+    "EventType",
+    "HookwiseError",
+    "MemoryStorage",
+    "NetworkPolicy",
+    "NotFoundError",
+    "OnAddArtifactAlias",
+    "OnAddArtifactTag",
+    "OnAddCollectionTag",
+    "OnCreateArtifact",
+    "OnLinkArtifact",
+    "OnRemoveArtifactTag",
+    "OnRemoveCollectionTag",
+    "OnUnlinkArtifact",
+    "RetryPolicy",
+    "Run",
+    "RunState",
+    "SQLiteStorage",
+    "Scheme",
+    "Scope",
+    "ScopeKind",
+    "Secret",
+    "SecretInfo",
+    "SecretKey",
+    "SecretKeyError",
+    "SendWebhook",
+    "SignatureError",
+    "Storage",
+    "Template",
+    "TemplateError",
+    "TestResult",
+    "UnsafeURLError",
+    "ValidationError",
+    "Webhook",
+    "__version__",
+    "compile_template",
+    "sign",
+    "verify",
+]

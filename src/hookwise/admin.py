@@ -1,0 +1,229 @@
+"""Admin: the validating management API over any Storage.
+
+Every method checks everything first (the object itself, then the objects it
+names) and writes once, so a failure leaves nothing stored half-way. Secret
+values go in and never come out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import attrs
+
+from hookwise.core import secret_context
+from hookwise.errors import NotFoundError, ValidationError
+from hookwise.model import Automation, Secret, SendWebhook, Webhook
+from hookwise.network import NetworkPolicy
+from hookwise.storage.protocol import Attempt, Delivery, DeliveryStatus, SecretRecord, Storage
+
+__all__ = ["Admin", "SecretInfo"]
+
+
+@attrs.frozen(slots=True)
+class SecretInfo:
+    """What Admin tells about a secret: everything but its value."""
+
+    team: str
+    name: str
+    created_at: float
+    updated_at: float
+
+
+def _info(record: SecretRecord) -> SecretInfo:
+    return SecretInfo(record.team, record.name, record.created_at, record.updated_at)
+
+
+class Admin:
+    """Create, read, update and delete secrets, webhooks and automations.
+
+    ``network`` is the policy webhook URLs are checked against; give the
+    dispatcher the same one.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        network: NetworkPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.storage = storage
+        self.network = network if network is not None else NetworkPolicy()
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"Admin({self.storage!r})"
+
+    # -- secrets ---------------------------------------------------------
+
+    def create_secret(self, secret: Secret) -> SecretInfo:
+        return self._put_secret(secret, replace=False)
+
+    def update_secret(self, secret: Secret) -> SecretInfo:
+        """Replace a secret's value (rotation); deliveries use it from now on."""
+        return self._put_secret(secret, replace=True)
+
+    def _put_secret(self, secret: Secret, *, replace: bool) -> SecretInfo:
+        _expect(secret, Secret, "secret")
+        now = self._clock()
+        created = now
+        if replace:
+            created = self._secret_record(secret.team, secret.name).created_at
+        record = SecretRecord(
+            team=secret.team,
+            name=secret.name,
+            ciphertext=self.storage.key.encrypt(
+                secret.value.encode(), context=secret_context(secret.team, secret.name)
+            ),
+            created_at=created,
+            updated_at=now,
+        )
+        self.storage.put_secret(record, replace=replace)
+        return _info(record)
+
+    def _secret_record(self, team: str, name: str) -> SecretRecord:
+        record = self.storage.get_secret(team, name)
+        if record is None:
+            raise NotFoundError("secret", f"{team}/{name}")
+        return record
+
+    def get_secret(self, team: str, name: str) -> SecretInfo:
+        return _info(self._secret_record(team, name))
+
+    def list_secrets(self, team: str) -> list[SecretInfo]:
+        return [_info(r) for r in self.storage.list_secrets(team)]
+
+    def delete_secret(self, team: str, name: str) -> None:
+        """Refused while a webhook uses the secret: delete or change those first."""
+        self._secret_record(team, name)
+        users = [w.name for w in self.storage.list_webhooks(team) if name in w.secret_names]
+        if users:
+            raise ValidationError("name", f"secret {name!r} is used by webhooks {users}")
+        self.storage.delete_secret(team, name)
+
+    # -- webhooks --------------------------------------------------------
+
+    def create_webhook(self, webhook: Webhook) -> Webhook:
+        self._check_webhook(webhook)
+        self.storage.put_webhook(webhook, replace=False)
+        return webhook
+
+    def update_webhook(self, webhook: Webhook) -> Webhook:
+        """Replace a webhook. Its automations' templates must still validate."""
+        self._check_webhook(webhook)
+        self.get_webhook(webhook.team, webhook.name)
+        for automation in self._automations_using(webhook.team, webhook.name):
+            assert isinstance(automation.action, SendWebhook)
+            automation.action.payload.validate(allowed_secrets=webhook.template_secrets)
+        self.storage.put_webhook(webhook, replace=True)
+        return webhook
+
+    def _check_webhook(self, webhook: Webhook) -> None:
+        _expect(webhook, Webhook, "webhook")
+        self.network.check_url(webhook.url, field="url")
+        for field in ("access_token", "secret"):
+            name = getattr(webhook, field)
+            if name is not None and self.storage.get_secret(webhook.team, name) is None:
+                raise ValidationError(
+                    field, f"secret {name!r} does not exist in team {webhook.team!r}"
+                )
+
+    def get_webhook(self, team: str, name: str) -> Webhook:
+        webhook = self.storage.get_webhook(team, name)
+        if webhook is None:
+            raise NotFoundError("webhook", f"{team}/{name}")
+        return webhook
+
+    def list_webhooks(self, team: str) -> list[Webhook]:
+        return self.storage.list_webhooks(team)
+
+    def delete_webhook(self, team: str, name: str) -> None:
+        """Refused while an automation sends through it."""
+        self.get_webhook(team, name)
+        users = [a.name for a in self._automations_using(team, name)]
+        if users:
+            raise ValidationError("name", f"webhook {name!r} is used by automations {users}")
+        self.storage.delete_webhook(team, name)
+
+    def _automations_using(self, team: str, webhook: str) -> list[Automation]:
+        return [
+            a
+            for a in self.storage.list_automations(team)
+            if isinstance(a.action, SendWebhook) and a.action.webhook == webhook
+        ]
+
+    # -- automations -----------------------------------------------------
+
+    def create_automation(self, automation: Automation) -> Automation:
+        self._check_automation(automation)
+        self.storage.put_automation(automation, replace=False)
+        return automation
+
+    def update_automation(self, automation: Automation) -> Automation:
+        self._check_automation(automation)
+        self.get_automation(automation.team, automation.name)
+        self.storage.put_automation(automation, replace=True)
+        return automation
+
+    def _check_automation(self, automation: Automation) -> None:
+        _expect(automation, Automation, "automation")
+        action = automation.action
+        if isinstance(action, SendWebhook):
+            webhook = self.storage.get_webhook(automation.team, action.webhook)
+            if webhook is None:
+                raise ValidationError(
+                    "action.webhook",
+                    f"webhook {action.webhook!r} does not exist in team {automation.team!r}",
+                )
+            action.payload.validate(allowed_secrets=webhook.template_secrets)
+
+    def get_automation(self, team: str, name: str) -> Automation:
+        automation = self.storage.get_automation(team, name)
+        if automation is None:
+            raise NotFoundError("automation", f"{team}/{name}")
+        return automation
+
+    def list_automations(self, team: str | None = None) -> list[Automation]:
+        return self.storage.list_automations(team)
+
+    def delete_automation(self, team: str, name: str) -> None:
+        self.get_automation(team, name)
+        self.storage.delete_automation(team, name)
+
+    def enable_automation(self, team: str, name: str) -> Automation:
+        return self._set_enabled(team, name, enabled=True)
+
+    def disable_automation(self, team: str, name: str) -> Automation:
+        return self._set_enabled(team, name, enabled=False)
+
+    def _set_enabled(self, team: str, name: str, *, enabled: bool) -> Automation:
+        automation = attrs.evolve(self.get_automation(team, name), enabled=enabled)
+        self.storage.put_automation(automation, replace=True)
+        return automation
+
+    # -- history ---------------------------------------------------------
+
+    def deliveries(
+        self,
+        *,
+        team: str | None = None,
+        automation: str | None = None,
+        status: DeliveryStatus | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        """Executions, newest first, as W&B's history shows them."""
+        return self.storage.list_deliveries(
+            team=team, automation=automation, status=status, limit=limit
+        )
+
+    def attempts(self, delivery_id: str) -> list[Attempt]:
+        if self.storage.get_delivery(delivery_id) is None:
+            raise NotFoundError("delivery", delivery_id)
+        return self.storage.list_attempts(delivery_id)
+
+
+def _expect(value: object, cls: type, field: str) -> None:
+    if not isinstance(value, cls):
+        raise ValidationError(field, f"must be a hookwise.{cls.__name__}, not {type(value).__name__}")

@@ -1,0 +1,465 @@
+"""The dispatcher's logic, shared by :class:`Dispatcher` and
+:class:`AsyncDispatcher`: event -> deliveries in the outbox; claimed
+delivery -> request; response -> next state.
+
+No sockets and no sleeping here: the shells do the sending and the waiting,
+this module decides. It does call the storage, which both shells share (the
+async shell calls it from a thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+
+import attrs
+import httpx
+
+from hookwise._version import __version__
+from hookwise.errors import BlockedAddressError, HookwiseError, NotFoundError, UnsafeURLError
+from hookwise.events import Event, EventType
+from hookwise.matching import Index, Match
+from hookwise.model import Webhook
+from hookwise.network import NetworkPolicy
+from hookwise.retry import Outcome, RetryPolicy, classify, parse_retry_after
+from hookwise.signing import new_message_id, sign
+from hookwise.storage.protocol import Attempt, Claim, Delivery, DeliveryStatus, Storage
+from hookwise.template import ACCESS_TOKEN, Template, compile_template
+
+__all__ = ["Core", "Job", "TestPlan", "TestResult", "decode_body", "describe", "event_values", "scrub"]
+
+logger = logging.getLogger("hookwise")
+
+USER_AGENT = f"hookwise/{__version__}"
+RESPONSE_CAP = 8192  # characters of a response body kept in the history
+RESPONSE_BYTES = 4 * RESPONSE_CAP  # what we read of a body before we stop
+REDACTED = "[REDACTED]"
+
+
+def event_values(event: Event, event_type: EventType) -> dict[str, str]:
+    """The built-in payload variables of an event (metadata is passed apart)."""
+    run = event.run
+    values = {
+        "project_name": event.project,
+        "entity_name": event.entity,
+        "event_type": event_type.value,
+        "event_author": event.author,
+        "alias": event.alias,
+        "tag": event.tag,
+        "artifact_collection_name": event.collection,
+        "artifact_version": event.version,
+        "artifact_version_string": event.version_string,
+    }
+    if run is not None:
+        values["run_id"] = run.id
+        values["run_name"] = run.name
+        values["run_user"] = run.user
+        if event.state is not None:
+            values["run_state"] = event.state.value
+        if event.step is not None:
+            values["step"] = str(event.step)
+    return values
+
+
+def decode_body(data: bytes, encoding: str | None) -> str:
+    """A response body as text for the history, capped at RESPONSE_CAP characters."""
+    try:
+        text = data.decode(encoding or "utf-8", errors="replace")
+    except LookupError:  # the receiver named a charset Python does not know
+        text = data.decode("utf-8", errors="replace")
+    return text[:RESPONSE_CAP]
+
+
+def describe(exc: BaseException) -> str:
+    """An error for the history: its type, and its text when it has one."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """Remove secret values from text we keep: a receiver may echo them back."""
+    for value in secrets:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+@attrs.frozen(slots=True)
+class Job:
+    """A claimed delivery, ready to send (``request``) or already doomed (``error``)."""
+
+    claim: Claim
+    request: httpx.Request | None
+    error: str | None
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
+
+
+@attrs.frozen(slots=True)
+class TestResult:
+    """What ``test_webhook`` got back. ``ok`` means a 2xx answer."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    ok: bool
+    status_code: int | None
+    headers: Mapping[str, str]
+    body: str
+    elapsed: float
+    error: str | None
+    request_body: str  # what was sent, secrets shown as placeholders
+
+
+class Core:
+    """Everything a dispatcher decides, for any Storage."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        network: NetworkPolicy | None = None,
+        retry: RetryPolicy | None = None,
+        refresh_interval: float = 1.0,
+        lease: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.storage = storage
+        self.network = network if network is not None else NetworkPolicy()
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.refresh_interval = refresh_interval
+        self.lease = lease
+        self.clock = clock
+        self._index: Index | None = None
+        self._next_check = 0.0
+        self._secrets: dict[tuple[str, str], str] = {}
+
+    # -- matching --------------------------------------------------------
+
+    def needs_refresh(self) -> bool:
+        return self._index is None or time.monotonic() >= self._next_check
+
+    def refresh(self) -> Index:
+        """Rebuild the index if the storage's revision moved since the last build."""
+        revision = self.storage.revision()
+        self._next_check = time.monotonic() + self.refresh_interval
+        if self._index is None or self._index.revision != revision:
+            webhooks: dict[tuple[str, str], Webhook] = {}
+            automations = self.storage.list_automations()
+            for team in {a.team for a in automations}:
+                webhooks.update(((w.team, w.name), w) for w in self.storage.list_webhooks(team))
+            self._index = Index.build(automations, webhooks, revision)
+            self._secrets.clear()
+        return self._index
+
+    def match(self, event: Event) -> list[Match]:
+        """The automations ``event`` fires; pure once the index is fresh."""
+        index = self._index if self._index is not None else self.refresh()
+        return index.match(event)
+
+    # -- event -> outbox -------------------------------------------------
+
+    def _secret(self, team: str, name: str) -> str:
+        value = self._secrets.get((team, name))
+        if value is None:
+            record = self.storage.get_secret(team, name)
+            if record is None:
+                raise NotFoundError("secret", f"{team}/{name}")
+            plain = self.storage.key.decrypt(record.ciphertext, context=secret_context(team, name))
+            value = self._secrets[(team, name)] = plain.decode()
+        return value
+
+    def webhook_secrets(self, webhook: Webhook) -> dict[str, str]:
+        """The values a webhook's template may use, by placeholder name."""
+        values: dict[str, str] = {}
+        if webhook.access_token is not None:
+            token = self._secret(webhook.team, webhook.access_token)
+            values[ACCESS_TOKEN] = values[webhook.access_token] = token
+        if webhook.secret is not None:
+            values[webhook.secret] = self._secret(webhook.team, webhook.secret)
+        return values
+
+    def plan(self, event: Event, matches: Sequence[Match]) -> list[tuple[Delivery, bytes]]:
+        """Render each match into a delivery with its sealed body.
+
+        A match that cannot render (a secret deleted since the automation was
+        saved) becomes a FAILED delivery, so the history shows why, and the
+        other matches still go out.
+        """
+        now = self.clock()
+        rows = []
+        for match in matches:
+            webhook, template = match.target.webhook, match.target.template
+            if webhook is None or template is None:
+                continue  # DoNothing
+            rows.append(self._render(event, match, webhook, template, now))
+        return rows
+
+    def _render(
+        self, event: Event, match: Match, webhook: Webhook, template: Template, now: float
+    ) -> tuple[Delivery, bytes]:
+        automation = match.target.automation
+        values = event_values(event, match.event_type)
+        delivery = Delivery(
+            id=uuid.uuid4().hex,
+            message_id=new_message_id(),
+            team=automation.team,
+            webhook=webhook.name,
+            automation=automation.name,
+            event_type=match.event_type.value,
+            event_id=event.id,
+            created_at=now,
+            display=template.render_display(values, metadata=event.metadata),
+            url=webhook.url,
+            next_attempt_at=now,
+        )
+        try:
+            body = template.render(values, secrets=self.webhook_secrets(webhook), metadata=event.metadata)
+        except (HookwiseError, UnicodeError) as exc:
+            logger.warning("automation %r could not render: %s", automation.name, exc)
+            failed = attrs.evolve(
+                delivery,
+                status=DeliveryStatus.FAILED,
+                next_attempt_at=None,
+                error=f"could not render the payload: {exc}",
+                finished_at=now,
+            )
+            return failed, b""
+        return delivery, self.storage.key.encrypt(body, context=body_context(delivery.id))
+
+    def enqueue(self, event: Event, matches: Sequence[Match]) -> list[Delivery]:
+        rows = self.plan(event, matches)
+        if rows:
+            self.storage.enqueue(rows)
+        return [delivery for delivery, _ in rows]
+
+    def handle(self, event: Event) -> list[Delivery]:
+        """Match, render and store; the sync path of both shells."""
+        if self.needs_refresh():
+            self.refresh()
+        matches = self.match(event)
+        return self.enqueue(event, matches) if matches else []
+
+    # -- outbox -> requests ----------------------------------------------
+
+    def claim(self, limit: int) -> list[Job]:
+        claims = self.storage.claim(self.clock(), limit=limit, lease=self.lease)
+        return [self.prepare(claim) for claim in claims]
+
+    def prepare(self, claim: Claim) -> Job:
+        """Build the request for a claimed delivery, or the reason it cannot go."""
+        delivery = claim.delivery
+        webhook = self.storage.get_webhook(delivery.team, delivery.webhook)
+        if webhook is None:
+            return Job(claim, None, f"webhook {delivery.webhook!r} no longer exists")
+        if not webhook.enabled:
+            return Job(claim, None, f"webhook {delivery.webhook!r} is disabled")
+        try:
+            secrets = self.webhook_secrets(webhook)
+            body = self.storage.key.decrypt(claim.sealed_body, context=body_context(delivery.id))
+            request = self.build_request(webhook, body, delivery.message_id, secrets)
+        except (HookwiseError, httpx.InvalidURL) as exc:
+            return Job(claim, None, str(exc))
+        return Job(claim, request, None, tuple(set(secrets.values())))
+
+    def build_request(
+        self, webhook: Webhook, body: bytes, message_id: str, secrets: Mapping[str, str]
+    ) -> httpx.Request:
+        """The signed POST. Raises when the NetworkPolicy refuses the URL."""
+        url = httpx.URL(webhook.url)
+        self.network.check_url(webhook.url)
+        self.network.resolve(url.host, url.port or (443 if url.scheme == "https" else 80))
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        if webhook.access_token is not None:
+            headers["Authorization"] = f"Bearer {secrets[ACCESS_TOKEN]}"
+        if webhook.secret is not None and webhook.signing:
+            headers.update(
+                sign(
+                    body,
+                    secrets[webhook.secret],
+                    message_id=message_id,
+                    timestamp=int(self.clock()),
+                    schemes=webhook.signing,
+                )
+            )
+        return httpx.Request("POST", url, headers=headers, content=body)
+
+    # -- response -> next state ------------------------------------------
+
+    def complete(
+        self,
+        job: Job,
+        *,
+        started: float,
+        elapsed: float,
+        status_code: int | None = None,
+        retry_after: str | None = None,
+        body: str | None = None,
+        error: str | None = None,
+    ) -> Delivery | None:
+        """Record an attempt and move the delivery on. Returns the new state,
+        or None if the lease was lost (another worker owns it now)."""
+        delivery = job.claim.delivery
+        attempts = delivery.attempts + 1
+        error = job.error if job.error is not None else error
+        outcome = Outcome.FAIL if job.request is None else classify(status_code)
+        next_at: float | None = None
+        status = DeliveryStatus.SUCCEEDED if outcome is Outcome.SUCCESS else DeliveryStatus.FAILED
+        if outcome is Outcome.RETRY:
+            now = self.clock()
+            wait = self.retry.next_attempt(
+                attempts=attempts,
+                age=now - delivery.created_at,
+                retry_after=parse_retry_after(retry_after, now),
+            )
+            if wait is not None:
+                status, next_at = DeliveryStatus.RETRYING, now + wait
+        if error is None and status_code is not None and outcome is not Outcome.SUCCESS:
+            error = f"HTTP {status_code}"
+        attempt = Attempt(
+            delivery_id=delivery.id,
+            number=attempts,
+            started_at=started,
+            elapsed=elapsed,
+            url=str(job.request.url) if job.request is not None else delivery.url,
+            response_status=status_code,
+            response_body=None if body is None else scrub(body[:RESPONSE_CAP], job.secrets),
+            error=None if error is None else scrub(error, job.secrets),
+        )
+        recorded = self.storage.record_attempt(
+            job.claim, attempt, status=status, next_attempt_at=next_at
+        )
+        if not recorded:
+            logger.warning("delivery %s: lease lost; another worker has it", delivery.id)
+            return None
+        level = logging.INFO if status is DeliveryStatus.SUCCEEDED else logging.WARNING
+        logger.log(
+            level,
+            "delivery %s (%s via %s) attempt %d: %s",
+            delivery.id,
+            delivery.automation,
+            delivery.webhook,
+            attempts,
+            attempt.error or status_code,
+        )
+        if outcome is Outcome.GONE:
+            self._disable(delivery.team, delivery.webhook)
+        return self.storage.get_delivery(delivery.id)
+
+    def record_response(
+        self, job: Job, *, started: float, elapsed: float, response: httpx.Response, body: bytes
+    ) -> Delivery | None:
+        return self.complete(
+            job,
+            started=started,
+            elapsed=elapsed,
+            status_code=response.status_code,
+            retry_after=response.headers.get("retry-after"),
+            body=decode_body(body, response.charset_encoding),
+        )
+
+    def record_error(
+        self, job: Job, *, started: float, elapsed: float, error: BaseException | None = None
+    ) -> Delivery | None:
+        """An attempt with no response: a connection error, or a job that could not be built."""
+        return self.complete(
+            job, started=started, elapsed=elapsed, error=None if error is None else describe(error)
+        )
+
+    def _disable(self, team: str, name: str) -> None:
+        webhook = self.storage.get_webhook(team, name)
+        if webhook is not None and webhook.enabled:
+            self.storage.put_webhook(attrs.evolve(webhook, enabled=False), replace=True)
+            logger.warning("webhook %s/%s disabled: the receiver answered 410 Gone", team, name)
+
+    def seconds_until_due(self, default: float) -> float:
+        """How long a worker may sleep before something is due (capped at ``default``)."""
+        count, earliest = self.storage.outstanding()
+        if count == 0 or earliest is None:
+            return default
+        return max(0.0, min(default, earliest - self.clock()))
+
+    def idle(self) -> bool:
+        """Nothing is due now: every delivery is finished or waits for a later retry."""
+        count, earliest = self.storage.outstanding()
+        return count == 0 or earliest is None or earliest > self.clock()
+
+    # -- the Test button -------------------------------------------------
+
+    def test_request(self, team: str, name: str, payload: object = None) -> TestPlan:
+        """What ``test_webhook`` sends. Bad input raises; a URL the
+        NetworkPolicy refuses becomes the test's error, as the Test button shows."""
+        webhook = self.storage.get_webhook(team, name)
+        if webhook is None:
+            raise NotFoundError("webhook", f"{team}/{name}")
+        template = payload if isinstance(payload, Template) else compile_template(payload)  # type: ignore[arg-type]
+        template.validate(allowed_secrets=webhook.template_secrets)
+        event = Event.artifact_alias_added(
+            entity=team,
+            project="hookwise-test",
+            collection="test-collection",
+            version="v0",
+            alias="test",
+            author="hookwise",
+        )
+        values = event_values(event, event.type)
+        secrets = self.webhook_secrets(webhook)
+        display = template.render_display(values)
+        scrubbed = tuple(set(secrets.values()))
+        body = template.render(values, secrets=secrets)
+        try:
+            request = self.build_request(webhook, body, new_message_id(), secrets)
+        except (BlockedAddressError, UnsafeURLError) as exc:
+            return TestPlan(None, display, scrubbed, exc)
+        return TestPlan(request, display, scrubbed)
+
+
+@attrs.frozen(slots=True)
+class TestPlan:
+    """A test request about to go out, or the reason it cannot."""
+
+    __test__ = False
+
+    request: httpx.Request | None
+    display: str
+    secrets: tuple[str, ...] = attrs.field(repr=False)
+    refusal: BaseException | None = None
+
+    def result(
+        self,
+        *,
+        elapsed: float,
+        response: httpx.Response | None = None,
+        body: bytes = b"",
+        error: BaseException | None = None,
+    ) -> TestResult:
+        if response is None:
+            problem = error or self.refusal
+            return TestResult(
+                ok=False,
+                status_code=None,
+                headers={},
+                body="",
+                elapsed=elapsed,
+                error=scrub(describe(problem) if problem else "no response", self.secrets),
+                request_body=self.display,
+            )
+        return TestResult(
+            ok=response.is_success,
+            status_code=response.status_code,
+            headers={k: scrub(v, self.secrets) for k, v in response.headers.items()},
+            body=scrub(decode_body(body, response.charset_encoding), self.secrets),
+            elapsed=elapsed,
+            error=None if response.is_success else f"HTTP {response.status_code}",
+            request_body=self.display,
+        )
+
+
+def secret_context(team: str, name: str) -> str:
+    """Binds a secret's ciphertext to its row, so rows cannot be swapped."""
+    return f"secret:{team}/{name}"
+
+
+def body_context(delivery_id: str) -> str:
+    return f"delivery:{delivery_id}"
+

@@ -1,0 +1,531 @@
+"""SQLiteStorage: the whole contract in one SQLite file, the embedded default.
+
+One connection, shared by the caller's thread and the dispatcher's worker
+behind a lock. The file may also be shared by other processes (a
+``hookwise worker``, a second app instance): WAL lets readers run beside the
+writer, every write is one ``BEGIN IMMEDIATE`` transaction, so ``enqueue`` is
+all or none and ``claim`` never leases one delivery twice, and ``revision()``
+reads a counter that every configuration change bumps in its own transaction,
+so changes made by another process are seen too.
+
+Webhooks and automations are stored as :mod:`hookwise.storage.codec` JSON
+beside their key columns; secrets and outbox bodies arrive sealed and are
+stored as BLOBs, so no plaintext secret reaches the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+from typing import Any
+
+from hookwise.crypto import SecretKey
+from hookwise.errors import AlreadyExistsError, HookwiseError, NotFoundError
+from hookwise.model import Automation, SendWebhook, Webhook
+from hookwise.storage.codec import (
+    automation_from_json,
+    automation_to_json,
+    webhook_from_json,
+    webhook_to_json,
+)
+from hookwise.storage.protocol import Attempt, Claim, Delivery, DeliveryStatus, SecretRecord
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStorage"]
+
+SCHEMA_VERSION = 1
+"""Kept in ``PRAGMA user_version``; a file from a newer hookwise is refused."""
+
+_UNFINISHED = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
+
+_SCHEMA = """
+CREATE TABLE meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    revision INTEGER NOT NULL
+);
+INSERT INTO meta (id, revision) VALUES (1, 0);
+
+CREATE TABLE secrets (
+    team TEXT NOT NULL,
+    name TEXT NOT NULL,
+    ciphertext BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (team, name)
+);
+
+CREATE TABLE webhooks (
+    team TEXT NOT NULL,
+    name TEXT NOT NULL,
+    url TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (team, name)
+);
+
+CREATE TABLE automations (
+    team TEXT NOT NULL,
+    name TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    scope_kind TEXT NOT NULL,
+    project TEXT NOT NULL,
+    collection TEXT,
+    webhook TEXT,
+    enabled INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (team, name)
+);
+CREATE INDEX automations_match ON automations (event_type, team, project);
+
+CREATE TABLE deliveries (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    message_id TEXT NOT NULL,
+    team TEXT NOT NULL,
+    webhook TEXT NOT NULL,
+    automation TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    display TEXT NOT NULL,
+    url TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at REAL,
+    response_status INTEGER,
+    response_body TEXT,
+    error TEXT,
+    finished_at REAL,
+    body BLOB NOT NULL,
+    lease_token TEXT,
+    lease_until REAL
+);
+CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+CREATE INDEX deliveries_created ON deliveries (created_at);
+CREATE INDEX deliveries_team ON deliveries (team, created_at);
+CREATE INDEX deliveries_automation ON deliveries (automation, created_at);
+
+CREATE TABLE attempts (
+    seq INTEGER PRIMARY KEY,
+    delivery_id TEXT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    elapsed REAL NOT NULL,
+    url TEXT NOT NULL,
+    response_status INTEGER,
+    response_body TEXT,
+    error TEXT
+);
+CREATE INDEX attempts_delivery ON attempts (delivery_id, seq);
+"""
+
+_DELIVERY_COLUMNS = (
+    "id, message_id, team, webhook, automation, event_type, event_id, created_at, display, "
+    "url, status, attempts, next_attempt_at, response_status, response_body, error, finished_at"
+)
+_ATTEMPT_COLUMNS = (
+    "delivery_id, number, started_at, elapsed, url, response_status, response_body, error"
+)
+
+
+def _delivery(row: Sequence[Any]) -> Delivery:
+    """A Delivery from the first 17 columns of a row in ``_DELIVERY_COLUMNS`` order."""
+    return Delivery(
+        id=row[0],
+        message_id=row[1],
+        team=row[2],
+        webhook=row[3],
+        automation=row[4],
+        event_type=row[5],
+        event_id=row[6],
+        created_at=row[7],
+        display=row[8],
+        url=row[9],
+        status=DeliveryStatus(row[10]),
+        attempts=row[11],
+        next_attempt_at=row[12],
+        response_status=row[13],
+        response_body=row[14],
+        error=row[15],
+        finished_at=row[16],
+    )
+
+
+def _taken(exc: sqlite3.IntegrityError) -> bool:
+    """A key already in use, as opposed to another constraint (a NULL in a NOT NULL column)."""
+    return str(exc).startswith("UNIQUE constraint failed")
+
+
+def _attempt(row: Sequence[Any]) -> Attempt:
+    return Attempt(*row)
+
+
+class SQLiteStorage:
+    """Secrets, webhooks, automations and the outbox in one SQLite file.
+
+    ``key`` seals secrets and outbox bodies; with none, it is read from
+    ``HOOKWISE_SECRET_KEY`` (:meth:`SecretKey.from_env`), and a missing
+    variable is a :class:`~hookwise.errors.SecretKeyError`: a generated key
+    would be lost on restart, and everything sealed under it with it.
+    Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, key: SecretKey | None = None) -> None:
+        self._path = os.fspath(path)
+        self._key = key if key is not None else SecretKey.from_env()
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        try:
+            self._configure()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _configure(self) -> None:
+        conn = self._conn
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version > SCHEMA_VERSION:
+                raise HookwiseError(
+                    f"{self._path}: schema version {version} is newer than this hookwise "
+                    f"supports ({SCHEMA_VERSION}); upgrade hookwise"
+                )
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage({self._path!r})"
+
+    def __enter__(self) -> SQLiteStorage:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def key(self) -> SecretKey:
+        return self._key
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken up front so concurrent writers queue."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def revision(self) -> int:
+        rows = self._read("SELECT revision FROM meta WHERE id = 1")
+        return int(rows[0][0])
+
+    # -- configuration rows ----------------------------------------------------------
+
+    def _put(
+        self, table: str, kind: str, key: tuple[str, str], values: dict[str, Any], replace: bool
+    ) -> None:
+        columns = list(values)
+        with self._write() as conn:
+            if replace:
+                assignments = ", ".join(f"{column} = ?" for column in columns)
+                cursor = conn.execute(
+                    f"UPDATE {table} SET {assignments} WHERE team = ? AND name = ?",  # noqa: S608
+                    (*values.values(), *key),
+                )
+                if cursor.rowcount == 0:
+                    raise NotFoundError(kind, "/".join(key))
+            else:
+                placeholders = ", ".join("?" for _ in columns)
+                try:
+                    conn.execute(
+                        f"INSERT INTO {table} (team, name, {', '.join(columns)}) "  # noqa: S608
+                        f"VALUES (?, ?, {placeholders})",
+                        (*key, *values.values()),
+                    )
+                except sqlite3.IntegrityError as exc:
+                    if not _taken(exc):
+                        raise
+                    raise AlreadyExistsError(kind, "/".join(key)) from None
+            conn.execute("UPDATE meta SET revision = revision + 1 WHERE id = 1")
+
+    def _delete(self, table: str, team: str, name: str) -> bool:
+        with self._write() as conn:
+            cursor = conn.execute(
+                f"DELETE FROM {table} WHERE team = ? AND name = ?",  # noqa: S608
+                (team, name),
+            )
+            if cursor.rowcount == 0:
+                return False
+            conn.execute("UPDATE meta SET revision = revision + 1 WHERE id = 1")
+            return True
+
+    # secrets
+    def put_secret(self, record: SecretRecord, *, replace: bool) -> None:
+        values = {
+            "ciphertext": bytes(record.ciphertext),
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
+        }
+        self._put("secrets", "secret", (record.team, record.name), values, replace)
+
+    def get_secret(self, team: str, name: str) -> SecretRecord | None:
+        rows = self._read(
+            "SELECT team, name, ciphertext, created_at, updated_at FROM secrets "
+            "WHERE team = ? AND name = ?",
+            (team, name),
+        )
+        return SecretRecord(*rows[0]) if rows else None
+
+    def list_secrets(self, team: str) -> list[SecretRecord]:
+        rows = self._read(
+            "SELECT team, name, ciphertext, created_at, updated_at FROM secrets "
+            "WHERE team = ? ORDER BY name",
+            (team,),
+        )
+        return [SecretRecord(*row) for row in rows]
+
+    def delete_secret(self, team: str, name: str) -> bool:
+        return self._delete("secrets", team, name)
+
+    # webhooks
+    def put_webhook(self, webhook: Webhook, *, replace: bool) -> None:
+        values = {
+            "url": webhook.url,
+            "enabled": webhook.enabled,
+            "document": webhook_to_json(webhook),
+        }
+        self._put("webhooks", "webhook", (webhook.team, webhook.name), values, replace)
+
+    def get_webhook(self, team: str, name: str) -> Webhook | None:
+        rows = self._read("SELECT document FROM webhooks WHERE team = ? AND name = ?", (team, name))
+        return webhook_from_json(rows[0][0]) if rows else None
+
+    def list_webhooks(self, team: str) -> list[Webhook]:
+        rows = self._read("SELECT document FROM webhooks WHERE team = ? ORDER BY name", (team,))
+        return [webhook_from_json(row[0]) for row in rows]
+
+    def delete_webhook(self, team: str, name: str) -> bool:
+        return self._delete("webhooks", team, name)
+
+    # automations
+    def put_automation(self, automation: Automation, *, replace: bool) -> None:
+        action = automation.action
+        values = {
+            "event_type": automation.event.event_type.value,
+            "scope_kind": automation.scope.kind.value,
+            "project": automation.scope.project_name,
+            "collection": automation.scope.collection_name,
+            "webhook": action.webhook if isinstance(action, SendWebhook) else None,
+            "enabled": automation.enabled,
+            "document": automation_to_json(automation),
+        }
+        key = (automation.team, automation.name)
+        self._put("automations", "automation", key, values, replace)
+
+    def get_automation(self, team: str, name: str) -> Automation | None:
+        rows = self._read(
+            "SELECT document FROM automations WHERE team = ? AND name = ?", (team, name)
+        )
+        return automation_from_json(rows[0][0]) if rows else None
+
+    def list_automations(self, team: str | None = None) -> list[Automation]:
+        if team is None:
+            rows = self._read("SELECT document FROM automations ORDER BY team, name")
+        else:
+            rows = self._read(
+                "SELECT document FROM automations WHERE team = ? ORDER BY name", (team,)
+            )
+        return [automation_from_json(row[0]) for row in rows]
+
+    def delete_automation(self, team: str, name: str) -> bool:
+        return self._delete("automations", team, name)
+
+    # -- the outbox ------------------------------------------------------------------
+
+    def enqueue(self, deliveries: Sequence[tuple[Delivery, bytes]]) -> None:
+        rows = [
+            (
+                d.id, d.message_id, d.team, d.webhook, d.automation, d.event_type, d.event_id,
+                d.created_at, d.display, d.url, DeliveryStatus(d.status).value, d.attempts,
+                d.next_attempt_at, d.response_status, d.response_body, d.error, d.finished_at,
+                bytes(body),
+            )
+            for d, body in deliveries
+        ]  # fmt: skip
+        if not rows:
+            return
+        with self._write() as conn:
+            for row in rows:
+                try:
+                    conn.execute(
+                        f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}, body) "  # noqa: S608
+                        f"VALUES ({', '.join('?' * 18)})",
+                        row,
+                    )
+                except sqlite3.IntegrityError as exc:
+                    if not _taken(exc):
+                        raise
+                    raise AlreadyExistsError("delivery", row[0]) from None
+
+    def claim(self, now: float, *, limit: int, lease: float) -> list[Claim]:
+        lease_until = now + lease
+        with self._write() as conn:
+            rows = conn.execute(
+                f"SELECT {_DELIVERY_COLUMNS}, body FROM deliveries "  # noqa: S608
+                "WHERE status IN (?, ?) AND next_attempt_at <= ? "
+                "AND (lease_until IS NULL OR lease_until <= ?) "
+                "ORDER BY next_attempt_at, created_at, seq LIMIT ?",
+                (*_UNFINISHED, now, now, max(limit, 0)),
+            ).fetchall()
+            claims = []
+            for row in rows:
+                token = uuid.uuid4().hex
+                conn.execute(
+                    "UPDATE deliveries SET lease_token = ?, lease_until = ? WHERE id = ?",
+                    (token, lease_until, row[0]),
+                )
+                claims.append(Claim(_delivery(row), row[17], token, lease_until))
+            return claims
+
+    def record_attempt(
+        self,
+        claim: Claim,
+        attempt: Attempt,
+        *,
+        status: DeliveryStatus,
+        next_attempt_at: float | None,
+    ) -> bool:
+        status = DeliveryStatus(status)
+        finished_at = attempt.started_at + attempt.elapsed if status.finished else None
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, "
+                "url = ?, response_status = ?, response_body = ?, error = ?, finished_at = ?, "
+                "lease_token = NULL, lease_until = NULL "
+                "WHERE id = ? AND lease_token = ?",
+                (
+                    status.value,
+                    None if status.finished else next_attempt_at,
+                    attempt.url,
+                    attempt.response_status,
+                    attempt.response_body,
+                    attempt.error,
+                    finished_at,
+                    claim.delivery.id,
+                    claim.lease_token,
+                ),
+            )
+            if cursor.rowcount == 0:
+                return False
+            conn.execute(
+                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                (
+                    claim.delivery.id,
+                    attempt.number,
+                    attempt.started_at,
+                    attempt.elapsed,
+                    attempt.url,
+                    attempt.response_status,
+                    attempt.response_body,
+                    attempt.error,
+                ),
+            )
+            return True
+
+    def requeue(self, delivery_id: str, now: float) -> Delivery:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE deliveries SET status = ?, next_attempt_at = ?, finished_at = NULL, "
+                "lease_token = NULL, lease_until = NULL WHERE id = ?",
+                (DeliveryStatus.PENDING.value, now, delivery_id),
+            )
+            if cursor.rowcount == 0:
+                raise NotFoundError("delivery", delivery_id)
+            row = conn.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id = ?",  # noqa: S608
+                (delivery_id,),
+            ).fetchone()
+            return _delivery(row)
+
+    def get_delivery(self, delivery_id: str) -> Delivery | None:
+        rows = self._read(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id = ?",  # noqa: S608
+            (delivery_id,),
+        )
+        return _delivery(rows[0]) if rows else None
+
+    def list_deliveries(
+        self,
+        *,
+        team: str | None = None,
+        automation: str | None = None,
+        status: DeliveryStatus | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("team", team),
+            ("automation", automation),
+            ("status", None if status is None else DeliveryStatus(status).value),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = self._read(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {clause}"  # noqa: S608
+            "ORDER BY created_at DESC, seq DESC LIMIT ?",
+            (*params, max(limit, 0)),
+        )
+        return [_delivery(row) for row in rows]
+
+    def list_attempts(self, delivery_id: str) -> list[Attempt]:
+        rows = self._read(
+            f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ? ORDER BY seq",  # noqa: S608
+            (delivery_id,),
+        )
+        return [_attempt(row) for row in rows]
+
+    def outstanding(self) -> tuple[int, float | None]:
+        rows = self._read(
+            "SELECT COUNT(*), MIN(MAX(next_attempt_at, COALESCE(lease_until, next_attempt_at))) "
+            "FROM deliveries WHERE status IN (?, ?) AND next_attempt_at IS NOT NULL",
+            _UNFINISHED,
+        )
+        count, earliest = rows[0]
+        return int(count), earliest
+
+    def close(self) -> None:
+        """Close the connection; further calls fail. Closing twice is harmless."""
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,374 @@
+"""Both bundled storages against the conformance kit, then what only SQLite promises."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hookwise.crypto import SecretKey
+from hookwise.errors import HookwiseError, SecretKeyError, ValidationError
+from hookwise.events import EventType
+from hookwise.model import (
+    Automation,
+    DoNothing,
+    OnAddArtifactAlias,
+    OnAddArtifactTag,
+    OnAddCollectionTag,
+    OnCreateArtifact,
+    OnLinkArtifact,
+    OnRemoveArtifactTag,
+    OnRemoveCollectionTag,
+    OnUnlinkArtifact,
+    Scope,
+    SendWebhook,
+)
+from hookwise.signing import Scheme
+from hookwise.storage import codec
+from hookwise.storage.memory import MemoryStorage
+from hookwise.storage.protocol import DeliveryStatus
+from hookwise.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
+from hookwise.testing import (
+    T0,
+    StorageContract,
+    make_attempt,
+    make_automation,
+    make_delivery,
+    make_secret,
+    make_webhook,
+)
+
+
+class TestMemoryStorage(StorageContract):
+    @pytest.fixture
+    def storage(self) -> Iterator[MemoryStorage]:
+        store = MemoryStorage()
+        yield store
+        store.close()
+
+
+class TestSQLiteStorage(StorageContract):
+    @pytest.fixture
+    def storage(self, tmp_path: Path) -> Iterator[SQLiteStorage]:
+        with SQLiteStorage(tmp_path / "hooks.db", key=SecretKey.generate()) as store:
+            yield store
+
+
+# -- SQLite only ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def key() -> SecretKey:
+    return SecretKey.generate()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "hooks.db"
+
+
+def test_data_survives_reopen(db: Path, key: SecretKey) -> None:
+    secret = make_secret(MemoryStorage(key), value="ghp_survivor")
+    with SQLiteStorage(db, key=key) as store:
+        store.put_secret(secret, replace=False)
+        store.put_webhook(make_webhook(), replace=False)
+        store.put_automation(make_automation(), replace=False)
+        store.enqueue([(make_delivery("d1"), b"sealed")])
+        revision = store.revision()
+    with SQLiteStorage(db, key=key) as store:
+        assert store.revision() == revision
+        stored = store.get_secret("ml-team", "TOKEN")
+        assert stored == secret
+        assert stored is not None
+        opened = store.key.decrypt(stored.ciphertext, context="secret:ml-team/TOKEN")
+        assert opened == b"ghp_survivor"
+        assert store.get_webhook("ml-team", "hook") == make_webhook()
+        assert store.get_automation("ml-team", "a") == make_automation()
+        [claim] = store.claim(T0, limit=5, lease=60)
+        assert claim.delivery == make_delivery("d1")
+        assert claim.sealed_body == b"sealed"
+
+
+def test_second_connection_sees_changes(db: Path, key: SecretKey) -> None:
+    with SQLiteStorage(db, key=key) as first, SQLiteStorage(db, key=key) as second:
+        before = second.revision()
+        first.put_webhook(make_webhook(), replace=False)
+        assert second.revision() != before
+        assert second.get_webhook("ml-team", "hook") == make_webhook()
+        moved = second.revision()
+        first.put_automation(make_automation(), replace=False)
+        assert second.revision() != moved
+        assert second.list_automations() == [make_automation()]
+
+        first.enqueue([(make_delivery("d1"), b"x")])
+        [claim] = second.claim(T0, limit=5, lease=60)
+        assert first.claim(T0, limit=5, lease=60) == []
+        attempt = make_attempt(claim)
+        assert second.record_attempt(
+            claim, attempt, status=DeliveryStatus.SUCCEEDED, next_attempt_at=None
+        )
+        assert first.list_attempts("d1") == [attempt]
+
+
+def test_concurrent_claims_across_connections(db: Path, key: SecretKey) -> None:
+    ids = [f"d{i:03}" for i in range(200)]
+    stores = [SQLiteStorage(db, key=key) for _ in range(4)]
+    try:
+        stores[0].enqueue([(make_delivery(i), b"x") for i in ids])
+        got: list[list[str]] = [[] for _ in stores]
+        errors: list[BaseException] = []
+        start = threading.Barrier(len(stores))
+
+        def work(store: SQLiteStorage, mine: list[str]) -> None:
+            try:
+                start.wait()
+                while claims := store.claim(T0, limit=2, lease=600):
+                    mine.extend(c.delivery.id for c in claims)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=work, args=(store, mine))
+            for store, mine in zip(stores, got, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        claimed = [i for mine in got for i in mine]
+        assert sorted(claimed) == ids  # each exactly once
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_missing_key_is_an_error(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HOOKWISE_SECRET_KEY", raising=False)
+    with pytest.raises(SecretKeyError, match="HOOKWISE_SECRET_KEY"):
+        SQLiteStorage(db)
+    assert not db.exists()
+
+
+def test_key_from_env(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = SecretKey.generate()
+    sealed = key.encrypt(b"v", context="c")
+    monkeypatch.setenv("HOOKWISE_SECRET_KEY", "A" * 43)
+    with SQLiteStorage(db) as store:
+        assert store.key.key_ids == SecretKey("A" * 43).key_ids
+        with pytest.raises(SecretKeyError):
+            store.key.decrypt(sealed, context="c")
+
+
+def test_only_ciphertext_on_disk(db: Path, key: SecretKey) -> None:
+    plaintext = "ghp_thisIsTheSecretValue123"
+    body = b'{"token":"' + plaintext.encode() + b'"}'
+    with SQLiteStorage(db, key=key) as store:
+        store.put_secret(make_secret(store, value=plaintext), replace=False)
+        sealed_body = key.encrypt(body, context="delivery:d1")
+        store.enqueue([(make_delivery("d1"), sealed_body)])
+    raw = b"".join(p.read_bytes() for p in db.parent.iterdir() if p.name.startswith(db.name))
+    assert plaintext.encode() not in raw
+    with sqlite3.connect(db) as conn:
+        (ciphertext,) = conn.execute("SELECT ciphertext FROM secrets").fetchone()
+        (stored_body,) = conn.execute("SELECT body FROM deliveries").fetchone()
+    conn.close()
+    assert key.decrypt(ciphertext, context="secret:ml-team/TOKEN") == plaintext.encode()
+    assert stored_body == sealed_body
+
+
+def test_schema_and_pragmas(db: Path, key: SecretKey) -> None:
+    with SQLiteStorage(db, key=key) as store:
+        assert repr(store) == f"SQLiteStorage({str(db)!r})"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM deliveries WHERE status IN ('PENDING', 'RETRYING') "
+            "AND next_attempt_at <= 1 ORDER BY next_attempt_at"
+        ).fetchall()
+    conn.close()
+    assert any("deliveries_due" in str(row) for row in plan)
+
+
+def test_newer_schema_is_refused(db: Path, key: SecretKey) -> None:
+    SQLiteStorage(db, key=key).close()
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(HookwiseError, match="newer"):
+        SQLiteStorage(db, key=key)
+
+
+def test_enqueue_failure_rolls_back(db: Path, key: SecretKey) -> None:
+    with SQLiteStorage(db, key=key) as store:
+        bad = make_delivery("d2", team=None)  # NOT NULL violated mid-batch
+        with pytest.raises(sqlite3.IntegrityError):
+            store.enqueue([(make_delivery("d1"), b"x"), (bad, b"x")])
+        assert store.list_deliveries() == []
+        store.enqueue([(make_delivery("d1"), b"x")])  # the connection is usable again
+        assert [d.id for d in store.list_deliveries()] == ["d1"]
+
+
+def test_corrupt_row_is_a_clear_error(db: Path, key: SecretKey) -> None:
+    with SQLiteStorage(db, key=key) as store:
+        store.put_webhook(make_webhook(), replace=False)
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE webhooks SET document = '{\"v\": 99}'")
+        conn.close()
+        with pytest.raises(ValidationError, match="stored webhook"):
+            store.get_webhook("ml-team", "hook")
+
+
+def test_close_is_idempotent(db: Path, key: SecretKey) -> None:
+    store = SQLiteStorage(db, key=key)
+    store.close()
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        store.revision()
+
+
+# -- the codec -----------------------------------------------------------------------
+
+FILTER_SAMPLES = [
+    OnLinkArtifact(),
+    OnLinkArtifact(alias="^v[0-9]+$"),
+    OnUnlinkArtifact(),
+    OnCreateArtifact(),
+    OnAddArtifactAlias(alias="^production$"),
+    OnAddArtifactTag(tag="ready"),
+    OnRemoveArtifactTag(tag="ready"),
+    OnAddCollectionTag(tag="(?i)gold"),
+    OnRemoveCollectionTag(tag="gold"),
+]
+
+ACTION_SAMPLES = [
+    DoNothing(),
+    SendWebhook(webhook="hook"),
+    SendWebhook(webhook="hook", team="ml-team", payload={"q": '"quoted" \\ ${alias} $$ ü'}),
+    SendWebhook(webhook="hook", payload=["${event_type}", 1, 2.5, None, True]),
+    SendWebhook(webhook="hook", payload='"just a string ${tag}"'),
+]
+
+
+def test_every_registered_filter_has_a_sample() -> None:
+    sampled = {type(f).__name__ for f in FILTER_SAMPLES}
+    assert set(codec.registered_filters()) <= sampled, "add a sample for the new filter class"
+
+
+@pytest.mark.parametrize("event", FILTER_SAMPLES, ids=repr)
+def test_codec_round_trips_filters(event: OnLinkArtifact) -> None:
+    automation = make_automation(event=event)
+    text = codec.automation_to_json(automation)
+    assert json.loads(text)["event"]["type"] == type(event).__name__
+    assert codec.automation_from_json(text) == automation
+
+
+@pytest.mark.parametrize("action", ACTION_SAMPLES, ids=repr)
+def test_codec_round_trips_actions(action: SendWebhook | DoNothing) -> None:
+    automation = make_automation(action=action)
+    back = codec.automation_from_json(codec.automation_to_json(automation))
+    assert back == automation
+    if isinstance(action, SendWebhook):
+        assert isinstance(back.action, SendWebhook)
+        assert back.action.payload.source == action.payload.source
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        Scope.project("ml-team", "proj"),
+        Scope.registry("ml-team", "model-registry"),
+        Scope.collection("ml-team", "model-registry", "churn"),
+    ],
+    ids=repr,
+)
+def test_codec_round_trips_scopes(scope: Scope) -> None:
+    automation = make_automation(scope=scope, description='d\n"x"', enabled=False)
+    assert codec.automation_from_json(codec.automation_to_json(automation)) == automation
+
+
+def test_codec_format() -> None:
+    automation = make_automation()
+    assert json.loads(codec.automation_to_json(automation)) == {
+        "v": 1,
+        "name": "a",
+        "description": "",
+        "enabled": True,
+        "scope": {"kind": "project", "entity": "ml-team", "project": "proj", "collection": None},
+        "event": {"type": "OnAddArtifactAlias", "alias": "^prod$"},
+        "action": {
+            "type": "send_webhook",
+            "webhook": "hook",
+            "team": None,
+            "payload": '{"v":"${artifact_version}"}',
+        },
+    }
+    webhook = make_webhook(secret="SIGNING_KEY", signing=[Scheme.WANDB], enabled=False)
+    assert json.loads(codec.webhook_to_json(webhook)) == {
+        "v": 1,
+        "team": "ml-team",
+        "name": "hook",
+        "url": "https://example.com/h",
+        "access_token": "TOKEN",
+        "secret": "SIGNING_KEY",
+        "signing": ["wandb"],
+        "enabled": False,
+    }
+    assert codec.webhook_from_json(codec.webhook_to_json(webhook)) == webhook
+    assert codec.webhook_from_json(codec.webhook_to_json(make_webhook())) == make_webhook()
+
+
+def _stored(automation: Automation, **changes: object) -> str:
+    document = json.loads(codec.automation_to_json(automation))
+    document.update(changes)
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"v": 2}, "version 2"),
+        ({"v": None}, "version None"),
+        ({"event": {"type": "OnSomethingNew"}}, "unknown type 'OnSomethingNew'"),
+        ({"event": {"type": "OnLinkArtifact", "colour": "red"}}, "unexpected colour"),
+        ({"event": "OnLinkArtifact"}, "expected a JSON object"),
+        ({"action": {"type": "send_email"}}, "unknown type 'send_email'"),
+        ({"action": {"type": "do_nothing", "x": 1}}, "unexpected x"),
+        ({"action": {"type": "send_webhook", "webhook": "hook", "payload": {}}}, "JSON text"),
+        ({"scope": {"kind": "galaxy", "entity": "e", "project": "p"}}, "unknown kind"),
+        ({"scope": {"kind": "project", "entity": "e"}}, "missing project"),
+        ({"extra": 1}, "unexpected extra"),
+        ({"enabled": "yes"}, "enabled"),
+    ],
+)
+def test_codec_rejects_unknown_documents(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match="stored") as caught:
+        codec.automation_from_json(_stored(make_automation(), **changes))
+    assert message in str(caught.value)
+
+
+def test_codec_validates_again() -> None:
+    bad_regex = {"type": "OnAddArtifactAlias", "alias": "("}
+    with pytest.raises(ValidationError, match=r"event\.alias"):
+        codec.automation_from_json(_stored(make_automation(), event=bad_regex))
+    document = json.loads(codec.webhook_to_json(make_webhook()))
+    document["url"] = "ftp://example.com/"
+    with pytest.raises(ValidationError, match="url"):
+        codec.webhook_from_json(json.dumps(document))
+    with pytest.raises(ValidationError, match="stored webhook"):
+        codec.webhook_from_json("not json")
+    with pytest.raises(ValidationError, match="stored webhook"):
+        codec.webhook_from_json("[1]")
+
+
+def test_register_filter_rules() -> None:
+    with pytest.raises(TypeError, match="not an attrs class"):
+        codec.register_filter(int)
+    assert codec.register_filter(OnLinkArtifact) is OnLinkArtifact  # twice is harmless
+    assert codec.registered_filters()["OnLinkArtifact"] is OnLinkArtifact
+    assert EventType.LINK_ARTIFACT is OnLinkArtifact.event_type
