@@ -409,3 +409,28 @@ def test_local_policy_is_needed_for_the_receiver(store: hw.Storage, receiver: Re
         setup_team(store, receiver.url, network=hw.NetworkPolicy())
     assert store.list_webhooks(TEAM) == []
     assert LOCAL.allow_http
+
+
+def test_dns_failure_is_retried(store: hw.Storage, make_dispatcher: Any) -> None:
+    import socket
+
+    setup_team(store, "https://hooks.example.com/x", network=PUBLIC)
+    answers: list[Any] = [socket.gaierror("temporary failure in name resolution")]
+
+    def flaky(host: str, port: int) -> list[str]:
+        if answers:
+            raise answers.pop()
+        return ["93.184.216.34"]
+
+    recorder = Recorder()
+    dispatcher = make_dispatcher(
+        store, network=hw.NetworkPolicy(resolver=flaky), handler=recorder, retry=FAST
+    )
+    [delivery] = dispatcher.handle(alias_event())
+    assert dispatcher.flush(timeout=10)
+    done = store.get_delivery(delivery.id)
+    assert done is not None
+    assert done.status is hw.DeliveryStatus.SUCCEEDED
+    assert done.attempts == 2
+    assert "gaierror" in (store.list_attempts(delivery.id)[0].error or "")
+    assert len(recorder.requests) == 1

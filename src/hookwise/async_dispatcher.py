@@ -130,12 +130,14 @@ class AsyncDispatcher(BaseDispatcher):
             self._busy -= 1
 
     async def flush(self, timeout: float | None = None) -> bool:
-        """Wait until nothing is due or in flight. False if ``timeout`` ran out
-        first. Deliveries waiting for a later retry do not hold it up."""
+        """Wait until every delivery is finished or waits for a retry due after
+        ``timeout`` seconds from now; False if time ran out first. Without a
+        timeout, wait for what is due now only."""
         wake = self._start()
         deadline = None if timeout is None else time.monotonic() + timeout
+        until = self._core.clock() + (timeout or 0.0)
         while True:
-            if await asyncio.to_thread(self._core.idle) and not self._busy:
+            if await asyncio.to_thread(self._core.idle, until) and not self._busy:
                 return True
             if self._task is None:
                 return False  # nothing here sends: a worker elsewhere does
@@ -147,19 +149,18 @@ class AsyncDispatcher(BaseDispatcher):
     async def close(self, timeout: float = 10.0) -> int:
         """Drain for up to ``timeout`` seconds, stop, and return how many
         deliveries are still unfinished in the outbox (a later worker sends them)."""
-        if not self._closed:
-            self._closed = True
-            if self._wake is not None:
-                await self.flush(timeout)
-            if self._task is not None:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            await self._client.aclose()
+        if self._closed:
+            return self._left
+        self._closed = True
+        if self._wake is not None:
+            await self.flush(timeout)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._client.aclose()
         left, _ = await asyncio.to_thread(self.storage.outstanding)
-        if left:
-            logger.warning("dispatcher closed with %d deliveries left in the outbox", left)
-        return left
+        return self._closed_with(left)
 
     # -- the worker ------------------------------------------------------
 

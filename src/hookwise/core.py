@@ -94,6 +94,7 @@ class Job:
     request: httpx.Request | None
     error: str | None
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
+    retryable: bool = False
 
 
 @attrs.frozen(slots=True)
@@ -260,6 +261,8 @@ class Core:
             request = self.build_request(webhook, body, delivery.message_id, secrets)
         except (HookwiseError, httpx.InvalidURL) as exc:
             return Job(claim, None, str(exc))
+        except OSError as exc:  # DNS failed: transient, like a refused connection
+            return Job(claim, None, describe(exc), retryable=True)
         return Job(claim, request, None, tuple(set(secrets.values())))
 
     def build_request(
@@ -268,7 +271,7 @@ class Core:
         """The signed POST. Raises when the NetworkPolicy refuses the URL."""
         url = httpx.URL(webhook.url)
         self.network.check_url(webhook.url)
-        self.network.resolve(url.host, url.port or (443 if url.scheme == "https" else 80))
+        self.network.resolve(url.raw_host.decode("ascii"), url.port or (443 if url.scheme == "https" else 80))
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if webhook.access_token is not None:
             headers["Authorization"] = f"Bearer {secrets[ACCESS_TOKEN]}"
@@ -302,7 +305,10 @@ class Core:
         delivery = job.claim.delivery
         attempts = delivery.attempts + 1
         error = job.error if job.error is not None else error
-        outcome = Outcome.FAIL if job.request is None else classify(status_code)
+        if job.request is None:
+            outcome = Outcome.RETRY if job.retryable else Outcome.FAIL
+        else:
+            outcome = classify(status_code)
         next_at: float | None = None
         status = DeliveryStatus.SUCCEEDED if outcome is Outcome.SUCCESS else DeliveryStatus.FAILED
         if outcome is Outcome.RETRY:
@@ -379,10 +385,12 @@ class Core:
             return default
         return max(0.0, min(default, earliest - self.clock()))
 
-    def idle(self) -> bool:
-        """Nothing is due now: every delivery is finished or waits for a later retry."""
+    def idle(self, until: float | None = None) -> bool:
+        """Nothing is due by ``until`` (default: now): every delivery is
+        finished or waits for a retry after that."""
         count, earliest = self.storage.outstanding()
-        return count == 0 or earliest is None or earliest > self.clock()
+        limit = self.clock() if until is None else until
+        return count == 0 or earliest is None or earliest > limit
 
     # -- the Test button -------------------------------------------------
 
@@ -409,7 +417,7 @@ class Core:
         body = template.render(values, secrets=secrets)
         try:
             request = self.build_request(webhook, body, new_message_id(), secrets)
-        except (BlockedAddressError, UnsafeURLError) as exc:
+        except (BlockedAddressError, UnsafeURLError, OSError) as exc:
             return TestPlan(None, display, scrubbed, exc)
         return TestPlan(request, display, scrubbed)
 

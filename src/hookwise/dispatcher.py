@@ -57,6 +57,7 @@ class BaseDispatcher:
         self._concurrency = concurrency
         self._poll_interval = poll_interval
         self._closed = False
+        self._left = 0
 
     @property
     def storage(self) -> Storage:
@@ -65,6 +66,12 @@ class BaseDispatcher:
     def _check_open(self) -> None:
         if self._closed:
             raise DispatcherClosedError("this dispatcher is closed")
+
+    def _closed_with(self, left: int) -> int:
+        self._left = left
+        if left:
+            logger.warning("dispatcher closed with %d deliveries left in the outbox", left)
+        return left
 
     def deliveries(self, **filters: object) -> list[Delivery]:
         """The delivery history, newest first (``team=``, ``automation=``,
@@ -177,11 +184,13 @@ class Dispatcher(BaseDispatcher):
                 self._busy -= 1
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until nothing is due or in flight. False if ``timeout`` ran out
-        first. Deliveries waiting for a later retry do not hold it up."""
+        """Wait until every delivery is finished or waits for a retry due after
+        ``timeout`` seconds from now; False if time ran out first. Without a
+        timeout, wait for what is due now only."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        until = self._core.clock() + (timeout or 0.0)
         while True:
-            if self._core.idle() and not self._busy:
+            if self._core.idle(until) and not self._busy:
                 return True
             if self._thread is None:
                 return False  # nothing here sends: a worker elsewhere does
@@ -193,19 +202,17 @@ class Dispatcher(BaseDispatcher):
     def close(self, timeout: float = 10.0) -> int:
         """Drain for up to ``timeout`` seconds, stop, and return how many
         deliveries are still unfinished in the outbox (a later worker sends them)."""
-        if not self._closed:
-            self._closed = True
-            self.flush(timeout)
-            self._stop.set()
-            self._wake.set()
-            if self._thread is not None:
-                self._thread.join(timeout)
-            self._pool.shutdown(wait=True)
-            self._client.close()
-        left, _ = self.storage.outstanding()
-        if left:
-            logger.warning("dispatcher closed with %d deliveries left in the outbox", left)
-        return left
+        if self._closed:
+            return self._left
+        self._closed = True
+        self.flush(timeout)
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=True)
+        self._client.close()
+        return self._closed_with(self.storage.outstanding()[0])
 
     # -- the worker ------------------------------------------------------
 
