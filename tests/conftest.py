@@ -115,7 +115,11 @@ def setup_team(
     admin.create_secret(hw.Secret(team=TEAM, name="SIGNING_KEY", value=SIGNING))
     admin.create_webhook(
         hw.Webhook(
-            team=TEAM, name="github-dispatch", url=url, access_token="GITHUB_TOKEN", secret="SIGNING_KEY"
+            team=TEAM,
+            name="github-dispatch",
+            url=url,
+            access_token="GITHUB_TOKEN",
+            secret="SIGNING_KEY",
         )
     )
     admin.create_automation(
@@ -218,9 +222,7 @@ def make_dispatcher(request: pytest.FixtureRequest) -> Iterator[MakeDispatcher]:
             async def build() -> hw.AsyncDispatcher:
                 return hw.AsyncDispatcher(store, transport=atransport, **options)
 
-            dispatcher = AsyncDriver(
-                asyncio.run_coroutine_threadsafe(build(), loop).result(), loop
-            )
+            dispatcher = AsyncDriver(asyncio.run_coroutine_threadsafe(build(), loop).result(), loop)
         made.append(dispatcher)
         return dispatcher
 

@@ -226,4 +226,6 @@ class Admin:
 
 def _expect(value: object, cls: type, field: str) -> None:
     if not isinstance(value, cls):
-        raise ValidationError(field, f"must be a hookwise.{cls.__name__}, not {type(value).__name__}")
+        raise ValidationError(
+            field, f"must be a hookwise.{cls.__name__}, not {type(value).__name__}"
+        )

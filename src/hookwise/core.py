@@ -28,7 +28,16 @@ from hookwise.signing import new_message_id, sign
 from hookwise.storage.protocol import Attempt, Claim, Delivery, DeliveryStatus, Storage
 from hookwise.template import ACCESS_TOKEN, Template, compile_template
 
-__all__ = ["Core", "Job", "TestPlan", "TestResult", "decode_body", "describe", "event_values", "scrub"]
+__all__ = [
+    "Core",
+    "Job",
+    "TestPlan",
+    "TestResult",
+    "decode_body",
+    "describe",
+    "event_values",
+    "scrub",
+]
 
 logger = logging.getLogger("hookwise")
 
@@ -215,7 +224,9 @@ class Core:
             next_attempt_at=now,
         )
         try:
-            body = template.render(values, secrets=self.webhook_secrets(webhook), metadata=event.metadata)
+            body = template.render(
+                values, secrets=self.webhook_secrets(webhook), metadata=event.metadata
+            )
         except (HookwiseError, UnicodeError) as exc:
             logger.warning("automation %r could not render: %s", automation.name, exc)
             failed = attrs.evolve(
@@ -271,7 +282,9 @@ class Core:
         """The signed POST. Raises when the NetworkPolicy refuses the URL."""
         url = httpx.URL(webhook.url)
         self.network.check_url(webhook.url)
-        self.network.resolve(url.raw_host.decode("ascii"), url.port or (443 if url.scheme == "https" else 80))
+        self.network.resolve(
+            url.raw_host.decode("ascii"), url.port or (443 if url.scheme == "https" else 80)
+        )
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if webhook.access_token is not None:
             headers["Authorization"] = f"Bearer {secrets[ACCESS_TOKEN]}"
@@ -470,4 +483,3 @@ def secret_context(team: str, name: str) -> str:
 
 def body_context(delivery_id: str) -> str:
     return f"delivery:{delivery_id}"
-

@@ -251,7 +251,9 @@ class Dispatcher(BaseDispatcher):
         try:
             response, body = self._post(job.request)
         except Exception as exc:  # any failure to get an answer is this attempt's error
-            core.record_error(job, started=started_at, elapsed=time.perf_counter() - started, error=exc)
+            core.record_error(
+                job, started=started_at, elapsed=time.perf_counter() - started, error=exc
+            )
             return
         elapsed = time.perf_counter() - started
         core.record_response(job, started=started_at, elapsed=elapsed, response=response, body=body)

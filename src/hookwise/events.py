@@ -151,7 +151,7 @@ class Event:
     @classmethod
     def _artifact(
         cls,
-        type: EventType,  # noqa: A002 - mirrors the field
+        type: EventType,
         entity: str,
         project: str,
         collection: str,
@@ -327,7 +327,9 @@ class Event:
     # -- run events ------------------------------------------------------
 
     @classmethod
-    def run_metrics(cls, run: Run, metrics: Mapping[str, object], *, step: int | None = None) -> Event:
+    def run_metrics(
+        cls, run: Run, metrics: Mapping[str, object], *, step: int | None = None
+    ) -> Event:
         """Metrics logged at one step. Non-numeric, NaN and inf values are kept
         out of the windows by the evaluators, never an error here: training
         code must not crash because a loss went NaN."""
@@ -369,8 +371,4 @@ class Event:
 
 def is_number(value: object) -> bool:
     """A metric value the windows accept: a real, finite number (not a bool)."""
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

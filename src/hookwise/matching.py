@@ -60,7 +60,10 @@ class Index:
 
     @classmethod
     def build(
-        cls, automations: Iterable[Automation], webhooks: dict[tuple[str, str], Webhook], revision: int
+        cls,
+        automations: Iterable[Automation],
+        webhooks: dict[tuple[str, str], Webhook],
+        revision: int,
     ) -> Index:
         """Pair each automation with its webhook; one whose webhook is gone is left out."""
         targets = []

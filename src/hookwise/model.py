@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, TypeAlias
 
 import attrs
 import httpx
@@ -53,7 +53,7 @@ MAX_DESCRIPTION = 4096
 RESERVED_SECRET_NAMES = frozenset({"ACCESS_TOKEN"}) | VARIABLES
 
 
-def _team(_instance: object, _attribute: object, value: object) -> None:
+def _team(_instance: object, _attribute: object, value: Any) -> None:
     check_name("team", value)
 
 
@@ -65,13 +65,15 @@ def check_secret_name(field: str, value: object) -> str:
     return value
 
 
-def _secret_name(_instance: object, _attribute: object, value: object) -> None:
+def _secret_name(_instance: object, _attribute: object, value: Any) -> None:
     check_secret_name("name", value)
     if value in RESERVED_SECRET_NAMES:
         raise ValidationError("name", f"{value!r} is a payload variable; pick another name")
 
 
-def _optional_secret_name(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+def _optional_secret_name(
+    _instance: object, attribute: attrs.Attribute[Any], value: object
+) -> None:
     if value is not None:
         check_secret_name(attribute.name, value)
 
@@ -175,7 +177,9 @@ class Scope:
         if self.kind is ScopeKind.COLLECTION:
             check_name("scope.collection", self.collection_name)
         elif self.collection_name is not None:
-            raise ValidationError("scope.collection", f"a {self.kind.value} scope has no collection")
+            raise ValidationError(
+                "scope.collection", f"a {self.kind.value} scope has no collection"
+            )
 
     @classmethod
     def project(cls, entity: str, project: str) -> Scope:
@@ -343,10 +347,10 @@ class DoNothing:
     """An action that does nothing: an automation kept for later, or for tests."""
 
 
-Action = Union[SendWebhook, DoNothing]
+Action: TypeAlias = SendWebhook | DoNothing
 
 
-def _automation_name(_instance: object, _attribute: object, value: object) -> None:
+def _automation_name(_instance: object, _attribute: object, value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("name", "must be a non-empty string")
     if len(value) > MAX_AUTOMATION_NAME:
@@ -369,7 +373,9 @@ class Automation:
     @event.validator
     def _check_event(self, _attribute: object, value: object) -> None:
         if not isinstance(value, ArtifactFilter):
-            raise ValidationError("event", f"must be an event filter such as OnLinkArtifact, not {value!r}")
+            raise ValidationError(
+                "event", f"must be an event filter such as OnLinkArtifact, not {value!r}"
+            )
 
     @action.validator
     def _check_action(self, _attribute: object, value: object) -> None:
@@ -383,7 +389,9 @@ class Automation:
     @description.validator
     def _check_description(self, _attribute: object, value: object) -> None:
         if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
-            raise ValidationError("description", f"must be a string of at most {MAX_DESCRIPTION} characters")
+            raise ValidationError(
+                "description", f"must be a string of at most {MAX_DESCRIPTION} characters"
+            )
 
     @property
     def team(self) -> str:

@@ -41,7 +41,7 @@ def compile_pattern(pattern: object, field: str) -> re.Pattern[str]:
         tree = sre_parse.parse(pattern)
     except re.error as exc:
         raise ValidationError(field, f"invalid regex: {exc}") from None
-    if _backtracks(list(tree), inside_repeat=False):
+    if _backtracks(list(tree.data), inside_repeat=False):
         raise ValidationError(
             field,
             "regex nests a quantifier or an alternation inside a quantified group, "
@@ -71,7 +71,8 @@ def _backtracks(items: list[tuple[Any, Any]], *, inside_repeat: bool) -> bool:
         elif op is sre_constants.SUBPATTERN:
             if _backtracks(list(av[-1]), inside_repeat=inside_repeat):
                 return True
-        elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
-            if _backtracks(list(av[1]), inside_repeat=inside_repeat):
-                return True
+        elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT) and _backtracks(
+            list(av[1]), inside_repeat=inside_repeat
+        ):
+            return True
     return False

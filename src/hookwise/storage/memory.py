@@ -39,7 +39,8 @@ class MemoryStorage:
         self._attempts: dict[str, list[Attempt]] = {}
 
     def __repr__(self) -> str:
-        return f"MemoryStorage({len(self._automations)} automations, {len(self._deliveries)} deliveries)"
+        automations, deliveries = len(self._automations), len(self._deliveries)
+        return f"MemoryStorage({automations} automations, {deliveries} deliveries)"
 
     @property
     def key(self) -> SecretKey:
@@ -49,7 +50,12 @@ class MemoryStorage:
         return self._revision
 
     def _put(
-        self, table: dict[tuple[str, str], _T], kind: str, key: tuple[str, str], value: _T, replace: bool
+        self,
+        table: dict[tuple[str, str], _T],
+        kind: str,
+        key: tuple[str, str],
+        value: _T,
+        replace: bool,
     ) -> None:
         with self._lock:
             exists = key in table
