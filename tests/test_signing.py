@@ -375,7 +375,7 @@ def test_verify_rejects_text_body() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(secret=plain_secrets.filter(lambda s: len(s) >= 6), body=bodies)
+@given(secret=plain_secrets.map(lambda s: "S3CRET-" + s), body=bodies)
 def test_errors_never_contain_secret_or_expected_signature(secret: str, body: bytes) -> None:
     headers = sign(body, secret, message_id="msg_leak", timestamp=NOW)
     expected = {headers["webhook-signature"][3:], headers["X-Wandb-Signature"]}

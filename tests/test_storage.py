@@ -12,7 +12,7 @@ import pytest
 
 from hookwise.crypto import SecretKey
 from hookwise.errors import HookwiseError, SecretKeyError, ValidationError
-from hookwise.events import EventType
+from hookwise.events import EventType, RunState
 from hookwise.model import (
     Automation,
     DoNothing,
@@ -27,6 +27,7 @@ from hookwise.model import (
     Scope,
     SendWebhook,
 )
+from hookwise.runs import MetricChange, MetricThreshold, MetricZScore, OnRunMetric, OnRunState
 from hookwise.signing import Scheme
 from hookwise.storage import codec
 from hookwise.storage.memory import MemoryStorage
@@ -244,6 +245,15 @@ FILTER_SAMPLES = [
     OnRemoveArtifactTag(tag="ready"),
     OnAddCollectionTag(tag="(?i)gold"),
     OnRemoveCollectionTag(tag="gold"),
+    OnRunMetric(MetricThreshold("loss", 0.5, op="gte", agg="AVERAGE", window=5)),
+    OnRunMetric(
+        MetricChange("acc", 0.1, kind="RELATIVE", direction="DECREASE"),
+        run_name="^sweep-",
+        user="alice",
+        cooldown=600,
+    ),
+    OnRunMetric(MetricZScore("loss", 3.0, window=30, direction="INCREASE")),
+    OnRunState(states={RunState.FAILED, RunState.FINISHED}, cooldown=0),
 ]
 
 ACTION_SAMPLES = [
@@ -257,6 +267,7 @@ ACTION_SAMPLES = [
 
 def test_every_registered_filter_has_a_sample() -> None:
     sampled = {type(f).__name__ for f in FILTER_SAMPLES}
+    sampled |= {type(f.condition).__name__ for f in FILTER_SAMPLES if isinstance(f, OnRunMetric)}
     assert set(codec.registered_filters()) <= sampled, "add a sample for the new filter class"
 
 

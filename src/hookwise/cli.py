@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -60,11 +61,12 @@ def _worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with _store(args) as store, hw.Dispatcher(store, network=_network(args)):
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
+    with (
+        _store(args) as store,
+        hw.Dispatcher(store, network=_network(args)),
+        contextlib.suppress(KeyboardInterrupt),
+    ):
+        stop.wait()
     return 0
 
 

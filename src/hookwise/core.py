@@ -20,10 +20,11 @@ import httpx
 from hookwise._version import __version__
 from hookwise.errors import BlockedAddressError, HookwiseError, NotFoundError, UnsafeURLError
 from hookwise.events import Event, EventType
-from hookwise.matching import Index, Match
+from hookwise.matching import Index, Match, RunTracker
 from hookwise.model import Webhook
 from hookwise.network import NetworkPolicy
 from hookwise.retry import Outcome, RetryPolicy, classify, parse_retry_after
+from hookwise.runs import RunFilter
 from hookwise.signing import new_message_id, sign
 from hookwise.storage.protocol import Attempt, Claim, Delivery, DeliveryStatus, Storage
 from hookwise.template import ACCESS_TOKEN, Template, compile_template
@@ -141,6 +142,7 @@ class Core:
         self.lease = lease
         self.clock = clock
         self._index: Index | None = None
+        self._runs = RunTracker()
         self._next_check = 0.0
         self._secrets: dict[tuple[str, str], str] = {}
 
@@ -165,7 +167,7 @@ class Core:
     def match(self, event: Event) -> list[Match]:
         """The automations ``event`` fires; pure once the index is fresh."""
         index = self._index if self._index is not None else self.refresh()
-        return index.match(event)
+        return index.match(event, self._runs)
 
     # -- event -> outbox -------------------------------------------------
 
@@ -199,17 +201,33 @@ class Core:
         now = self.clock()
         rows = []
         for match in matches:
+            if not self._cooled_down(event, match, now):
+                continue
             webhook, template = match.target.webhook, match.target.template
             if webhook is None or template is None:
                 continue  # DoNothing
             rows.append(self._render(event, match, webhook, template, now))
         return rows
 
+    def _cooled_down(self, event: Event, match: Match, now: float) -> bool:
+        """A run automation fires at most once per run per cooldown; the storage
+        keeps the time, so a restart or a second process does not fire again."""
+        automation = match.target.automation
+        run_filter = automation.event
+        if not isinstance(run_filter, RunFilter) or event.run is None:
+            return True
+        key = f"{automation.team}/{automation.name}"
+        if self.storage.fire_trigger(key, event.run.id, now, run_filter.cooldown):
+            return True
+        logger.debug("automation %r: run %s is cooling down", automation.name, event.run.id)
+        return False
+
     def _render(
         self, event: Event, match: Match, webhook: Webhook, template: Template, now: float
     ) -> tuple[Delivery, bytes]:
         automation = match.target.automation
         values = event_values(event, match.event_type)
+        values.update(match.values)
         delivery = Delivery(
             id=uuid.uuid4().hex,
             message_id=new_message_id(),

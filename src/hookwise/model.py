@@ -17,7 +17,7 @@ import httpx
 
 from hookwise.errors import ValidationError
 from hookwise.events import Event, EventType, check_name
-from hookwise.patterns import compile_pattern, search
+from hookwise.patterns import compile_pattern, matches
 from hookwise.signing import DEFAULT_SCHEMES, Scheme
 from hookwise.template import ACCESS_TOKEN, VARIABLES, Template, compile_template
 
@@ -27,6 +27,7 @@ __all__ = [
     "Automation",
     "DoNothing",
     "EventFilter",
+    "Filter",
     "OnAddArtifactAlias",
     "OnAddArtifactTag",
     "OnAddCollectionTag",
@@ -213,26 +214,18 @@ def _regex_field(name: str, *, optional: bool) -> Any:
     return attrs.field(default=None if optional else attrs.NOTHING, validator=check)
 
 
-def _matches(pattern: str | None, value: str) -> bool:
-    return pattern is None or search(_compiled(pattern), value)
-
-
-_PATTERNS: dict[str, re.Pattern[str]] = {}
-
-
-def _compiled(pattern: str) -> re.Pattern[str]:
-    # Filters are frozen and slotted; compiled patterns live here, shared.
-    compiled = _PATTERNS.get(pattern)
-    if compiled is None:
-        compiled = _PATTERNS[pattern] = compile_pattern(pattern, "event")
-    return compiled
-
-
-class ArtifactFilter:
-    """An artifact event filter: its event type, and a test of one event."""
+class Filter:
+    """What an automation listens to: an event type, and the scopes it suits."""
 
     __slots__ = ()
     event_type: ClassVar[EventType]
+    scopes: ClassVar[frozenset[ScopeKind]] = frozenset(ScopeKind)
+
+
+class ArtifactFilter(Filter):
+    """An artifact event filter: a test of one event."""
+
+    __slots__ = ()
 
     def matches(self, event: Event) -> bool:
         raise NotImplementedError
@@ -246,7 +239,7 @@ class OnLinkArtifact(ArtifactFilter):
     alias: str | None = _regex_field("alias", optional=True)
 
     def matches(self, event: Event) -> bool:
-        return _matches(self.alias, event.alias)
+        return matches(self.alias, event.alias)
 
 
 @attrs.frozen(slots=True)
@@ -277,7 +270,7 @@ class OnAddArtifactAlias(ArtifactFilter):
     alias: str = _regex_field("alias", optional=False)
 
     def matches(self, event: Event) -> bool:
-        return _matches(self.alias, event.alias)
+        return matches(self.alias, event.alias)
 
 
 @attrs.frozen(slots=True)
@@ -285,7 +278,7 @@ class _TagFilter(ArtifactFilter):
     tag: str = _regex_field("tag", optional=False)
 
     def matches(self, event: Event) -> bool:
-        return _matches(self.tag, event.tag)
+        return matches(self.tag, event.tag)
 
 
 @attrs.frozen(slots=True)
@@ -316,7 +309,7 @@ class OnRemoveCollectionTag(_TagFilter):
     event_type: ClassVar[EventType] = EventType.REMOVE_COLLECTION_TAG
 
 
-EventFilter = ArtifactFilter
+EventFilter = Filter
 
 
 # -- actions ----------------------------------------------------------------
@@ -372,10 +365,13 @@ class Automation:
 
     @event.validator
     def _check_event(self, _attribute: object, value: object) -> None:
-        if not isinstance(value, ArtifactFilter):
+        if not isinstance(value, Filter):
             raise ValidationError(
                 "event", f"must be an event filter such as OnLinkArtifact, not {value!r}"
             )
+        if self.scope.kind not in value.scopes:
+            kinds = " or ".join(sorted(k.value for k in value.scopes))
+            raise ValidationError("scope", f"{type(value).__name__} needs a {kinds} scope")
 
     @action.validator
     def _check_action(self, _attribute: object, value: object) -> None:

@@ -19,7 +19,7 @@ with warnings.catch_warnings():  # sre_parse is deprecated as a name, not as a p
     import sre_constants
     import sre_parse
 
-__all__ = ["MAX_PATTERN", "MAX_SUBJECT", "compile_pattern", "search"]
+__all__ = ["MAX_PATTERN", "MAX_SUBJECT", "compile_pattern", "matches", "search"]
 
 MAX_PATTERN = 256
 MAX_SUBJECT = 1024
@@ -52,6 +52,23 @@ def compile_pattern(pattern: object, field: str) -> re.Pattern[str]:
 
 def search(pattern: re.Pattern[str], subject: str) -> bool:
     return pattern.search(subject[:MAX_SUBJECT]) is not None
+
+
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
+
+def matches(pattern: str | None, subject: str) -> bool:
+    """Whether a filter's pattern (None: anything) is found in ``subject``.
+
+    Filters are frozen and slotted and keep their pattern as text; the
+    compiled form is shared here.
+    """
+    if pattern is None:
+        return True
+    compiled = _COMPILED.get(pattern)
+    if compiled is None:
+        compiled = _COMPILED[pattern] = compile_pattern(pattern, "event")
+    return search(compiled, subject)
 
 
 def _backtracks(items: list[tuple[Any, Any]], *, inside_repeat: bool) -> bool:

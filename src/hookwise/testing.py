@@ -680,3 +680,31 @@ class StorageContract:
         claims = storage.claim(T0 + 40, limit=10, lease=100)
         assert sorted(c.delivery.id for c in claims) == ["a", "c"]
         assert storage.outstanding() == (2, T0 + 140)
+
+    # -- run-trigger state -----------------------------------------------
+
+    def test_fire_trigger_once_per_cooldown(self, storage: Storage) -> None:
+        assert storage.fire_trigger("ml-team/a", "run-1", T0, 100.0)
+        assert not storage.fire_trigger("ml-team/a", "run-1", T0 + 99.0, 100.0)
+        # other runs and other automations have their own cooldowns
+        assert storage.fire_trigger("ml-team/a", "run-2", T0 + 1.0, 100.0)
+        assert storage.fire_trigger("ml-team/b", "run-1", T0 + 1.0, 100.0)
+        # a refused try does not restart the clock
+        assert storage.fire_trigger("ml-team/a", "run-1", T0 + 100.0, 100.0)
+        assert not storage.fire_trigger("ml-team/a", "run-1", T0 + 150.0, 100.0)
+
+    def test_fire_trigger_is_atomic(self, storage: Storage) -> None:
+        results: list[bool] = []
+        lock = threading.Lock()
+
+        def fire() -> None:
+            won = storage.fire_trigger("ml-team/a", "run-1", T0, 3600.0)
+            with lock:
+                results.append(won)
+
+        threads = [threading.Thread(target=fire) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(results) == [False] * 7 + [True]

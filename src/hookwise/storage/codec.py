@@ -43,6 +43,7 @@ from hookwise.model import (
     SendWebhook,
     Webhook,
 )
+from hookwise.runs import MetricChange, MetricThreshold, MetricZScore, OnRunMetric, OnRunState
 from hookwise.template import compile_template
 
 __all__ = [
@@ -93,6 +94,11 @@ for _filter in (
     OnRemoveArtifactTag,
     OnRemoveCollectionTag,
     OnUnlinkArtifact,
+    OnRunMetric,
+    OnRunState,
+    MetricThreshold,
+    MetricChange,
+    MetricZScore,
 ):
     register_filter(_filter)
 

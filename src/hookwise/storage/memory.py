@@ -37,6 +37,7 @@ class MemoryStorage:
         self._bodies: dict[str, bytes] = {}
         self._leases: dict[str, tuple[str, float]] = {}
         self._attempts: dict[str, list[Attempt]] = {}
+        self._fired: dict[tuple[str, str], float] = {}
 
     def __repr__(self) -> str:
         automations, deliveries = len(self._automations), len(self._deliveries)
@@ -227,6 +228,14 @@ class MemoryStorage:
                     due = max(due, lease[1])
                 earliest = due if earliest is None else min(earliest, due)
             return count, earliest
+
+    def fire_trigger(self, automation: str, run_id: str, now: float, cooldown: float) -> bool:
+        with self._lock:
+            last = self._fired.get((automation, run_id))
+            if last is not None and now - last < cooldown:
+                return False
+            self._fired[(automation, run_id)] = now
+            return True
 
     def close(self) -> None:
         """Nothing to release."""

@@ -208,4 +208,11 @@ class Storage(Protocol):
         lease ends."""
         ...
 
+    # run-trigger state
+    def fire_trigger(self, automation: str, run_id: str, now: float, cooldown: float) -> bool:
+        """Atomically: if ``automation`` (``team/name``) has not fired for
+        ``run_id`` within ``cooldown`` seconds before ``now``, record ``now``
+        and return True; else change nothing and return False."""
+        ...
+
     def close(self) -> None: ...

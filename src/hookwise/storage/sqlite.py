@@ -121,6 +121,13 @@ CREATE TABLE attempts (
     error TEXT
 );
 CREATE INDEX attempts_delivery ON attempts (delivery_id, seq);
+
+CREATE TABLE triggers (
+    automation TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    fired_at REAL NOT NULL,
+    PRIMARY KEY (automation, run_id)
+) WITHOUT ROWID;
 """
 
 _DELIVERY_COLUMNS = (
@@ -524,6 +531,20 @@ class SQLiteStorage:
         )
         count, earliest = rows[0]
         return int(count), earliest
+
+    def fire_trigger(self, automation: str, run_id: str, now: float, cooldown: float) -> bool:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT fired_at FROM triggers WHERE automation = ? AND run_id = ?",
+                (automation, run_id),
+            ).fetchone()
+            if row is not None and now - row[0] < cooldown:
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO triggers (automation, run_id, fired_at) VALUES (?, ?, ?)",
+                (automation, run_id, now),
+            )
+            return True
 
     def close(self) -> None:
         """Close the connection; further calls fail. Closing twice is harmless."""
