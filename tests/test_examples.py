@@ -15,7 +15,8 @@ import pytest
 import hookwise as hw
 from hookwise.core import event_values
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
 TEMPLATES = sorted(EXAMPLES.glob("*.json"))
 
 VERSION_STRING = "ml-team/model-registry/churn:v12"
@@ -151,3 +152,9 @@ def test_quickstart_runs_offline() -> None:
         value = source.split(f'{name} = "', 1)[1].split('"', 1)[0]
         assert value not in out
         assert value not in done.stderr
+
+
+def test_the_api_reference_lists_every_public_name() -> None:
+    reference = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    missing = [name for name in hw.__all__ if f"| `{name}` |" not in reference]
+    assert not missing, f"docs/api.md does not describe {missing}"

@@ -43,6 +43,18 @@ from hookwise.model import (
 )
 from hookwise.network import NetworkPolicy
 from hookwise.retry import RetryPolicy
+from hookwise.runs import (
+    Agg,
+    ChangeKind,
+    Direction,
+    MetricChange,
+    MetricThreshold,
+    MetricZScore,
+    OnRunMetric,
+    OnRunState,
+    Op,
+    RunMetric,
+)
 from hookwise.signing import Scheme, sign, verify
 from hookwise.storage import (
     Attempt,
@@ -56,13 +68,16 @@ from hookwise.template import Template, compile_template
 
 __all__ = [
     "Admin",
+    "Agg",
     "AlreadyExistsError",
     "AsyncDispatcher",
     "Attempt",
     "Automation",
     "BlockedAddressError",
+    "ChangeKind",
     "Delivery",
     "DeliveryStatus",
+    "Direction",
     "Dispatcher",
     "DispatcherClosedError",
     "DoNothing",
@@ -70,6 +85,9 @@ __all__ = [
     "EventType",
     "HookwiseError",
     "MemoryStorage",
+    "MetricChange",
+    "MetricThreshold",
+    "MetricZScore",
     "NetworkPolicy",
     "NotFoundError",
     "OnAddArtifactAlias",
@@ -79,9 +97,13 @@ __all__ = [
     "OnLinkArtifact",
     "OnRemoveArtifactTag",
     "OnRemoveCollectionTag",
+    "OnRunMetric",
+    "OnRunState",
     "OnUnlinkArtifact",
+    "Op",
     "RetryPolicy",
     "Run",
+    "RunMetric",
     "RunState",
     "SQLiteStorage",
     "Scheme",

@@ -136,13 +136,21 @@ class Event:
     metrics: Mapping[str, float] = _EMPTY
     step: int | None = None
     state: RunState | None = None
-    id: str = attrs.field(factory=lambda: uuid.uuid4().hex)
+    _id: str = attrs.field(default="", repr=False)
     timestamp: float = attrs.field(factory=time.time)
 
     @property
+    def id(self) -> str:
+        """A unique id, made on first use: most run events never need one."""
+        if not self._id:
+            object.__setattr__(self, "_id", uuid.uuid4().hex)
+        return self._id
+
+    @property
     def version_string(self) -> str:
-        """``entity/project/collection:version``, W&B's ``artifact_version_string``."""
-        if not self.collection:
+        """``entity/project/collection:version``, W&B's ``artifact_version_string``;
+        ``""`` for an event about no version (a collection tag, a run)."""
+        if not self.collection or not self.version:
             return ""
         return f"{self.entity}/{self.project}/{self.collection}:{self.version}"
 
@@ -371,4 +379,6 @@ class Event:
 
 def is_number(value: object) -> bool:
     """A metric value the windows accept: a real, finite number (not a bool)."""
+    if type(value) is float:  # the common case, first
+        return math.isfinite(value)
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

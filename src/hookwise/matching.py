@@ -88,6 +88,24 @@ class Evaluator:
         return report if crossed else None
 
 
+class _Latest(Evaluator):
+    """A threshold on the newest value: no window to keep."""
+
+    __slots__ = ("compare", "threshold")
+
+    def __init__(self, condition: MetricThreshold) -> None:
+        super().__init__()
+        self.compare = condition.op.compare
+        self.threshold = condition.threshold
+
+    def push(self, value: float) -> float | None:
+        now_true = self.compare(value, self.threshold)
+        if now_true is self.was_true:
+            return None
+        self.was_true = now_true
+        return value if now_true else None
+
+
 class _Threshold(Evaluator):
     __slots__ = ("agg", "compare", "threshold", "total", "values", "window")
 
@@ -199,7 +217,7 @@ class _ZScore(Evaluator):
 
 def evaluator_for(condition: MetricCondition) -> Evaluator:
     if isinstance(condition, MetricThreshold):
-        return _Threshold(condition)
+        return _Latest(condition) if condition.window == 1 else _Threshold(condition)
     if isinstance(condition, MetricChange):
         return _Change(condition)
     return _ZScore(condition)

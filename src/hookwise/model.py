@@ -140,6 +140,14 @@ class Webhook:
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise ValidationError("url", "must be an absolute https:// URL")
 
+    def __attrs_post_init__(self) -> None:
+        if self.secret is not None and self.secret == self.access_token:
+            raise ValidationError(
+                "secret",
+                "must differ from access_token: a signing key sent as a bearer token "
+                "in every request would let whoever sees the headers forge signatures",
+            )
+
     @property
     def secret_names(self) -> frozenset[str]:
         """The team secrets this webhook uses: the token and the signing secret."""
@@ -357,11 +365,18 @@ class Automation:
     """When ``event`` happens inside ``scope``, run ``action``."""
 
     name: str = attrs.field(validator=_automation_name)
-    scope: Scope = attrs.field(validator=attrs.validators.instance_of(Scope))
+    scope: Scope = attrs.field()
     event: EventFilter = attrs.field()
     action: Action = attrs.field()
     description: str = attrs.field(default="")
     enabled: bool = True
+
+    @scope.validator
+    def _check_scope(self, _attribute: object, value: object) -> None:
+        if not isinstance(value, Scope):
+            raise ValidationError(
+                "scope", f"must be a Scope such as Scope.project(...), not {type(value).__name__}"
+            )
 
     @event.validator
     def _check_event(self, _attribute: object, value: object) -> None:

@@ -49,8 +49,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isdigit():  # ASCII only: "²" and "٣" are digits to str.isdigit, not to HTTP
+        return float(value) if value.isascii() else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -61,8 +61,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise ValidationError(f"retry.{attribute.name}", "must be positive")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValidationError(f"retry.{attribute.name}", "must be a positive number")
 
 
 @attrs.frozen(slots=True)
@@ -83,12 +83,15 @@ class RetryPolicy:
 
     @max_attempts.validator
     def _check_attempts(self, _attribute: object, value: int) -> None:
-        if not isinstance(value, int) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValidationError("retry.max_attempts", "must be an int >= 1")
 
     def backoff(self, attempts: int, rand: Callable[[], float] = random.random) -> float:
         """The delay before the next try, after ``attempts`` failed ones."""
-        bound = min(self.max_delay, self.base_delay * self.factor ** (attempts - 1))
+        try:
+            bound = min(self.max_delay, self.base_delay * self.factor ** (attempts - 1))
+        except OverflowError:  # factor ** 400 and up: far past any max_delay
+            bound = self.max_delay
         return bound * rand() if self.jitter else bound
 
     def next_attempt(

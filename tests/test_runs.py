@@ -1,0 +1,395 @@
+"""Run automations: each condition against hand-computed series, run state,
+per-run windows, cooldowns across a restart, and the hot path's shape."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import hookwise as hw
+from hookwise.matching import Index, RunTracker, evaluator_for
+from tests.conftest import PUBLIC, TEAM
+
+NAN, INF = math.nan, math.inf
+T, C, Z = hw.MetricThreshold, hw.MetricChange, hw.MetricZScore
+
+
+def crossings(condition: Any, series: list[float]) -> list[float | None]:
+    evaluator = evaluator_for(condition)
+    return [evaluator.push(float(v)) for v in series]
+
+
+@pytest.mark.parametrize(
+    ("condition", "series", "expected"),
+    [
+        # newest value, fires on each crossing, not while it stays true
+        (T("loss", 0.5), [0.3, 0.6, 0.7, 0.4, 0.8], [None, 0.6, None, None, 0.8]),
+        # average of the last 3: 2, 3, 7/3, 4/3, 0, 3, 6
+        (
+            T("loss", 2, agg="AVERAGE", window=3),
+            [1, 2, 3, 4, 0, 0, 0, 9, 9],
+            [None, None, None, 3.0, None, None, None, 3.0, None],
+        ),
+        (T("x", 5, op="gte", agg="MAX", window=2), [1, 5, 2, 2, 7], [None, 5, None, None, 7]),
+        (
+            T("x", 0.1, op="lt", agg="MIN", window=2),
+            [0.5, 0.05, 0.2, 0.01, 0.02],
+            [None, 0.05, None, None, None],
+        ),
+        (T("x", 2, op="lte"), [3, 2, 1], [None, 2, None]),
+        (T("x", 1, op="eq"), [0, 1, 1, 0, 1], [None, 1, None, None, 1]),
+        (T("x", 0, op="ne"), [0, 0, 3], [None, None, 3]),
+        # the first evaluation counts as a crossing
+        (T("x", 0.5), [0.9, 0.9], [0.9, None]),
+    ],
+)
+def test_threshold(condition: Any, series: list[float], expected: list[float | None]) -> None:
+    assert crossings(condition, series) == expected
+
+
+@pytest.mark.parametrize(
+    ("condition", "series", "expected"),
+    [
+        # prior [0,0,0] -> current [1,1]: +1; then prior [0,0,1] vs [1,1]: +2/3;
+        # then prior [0,1,1] vs [1,5]: +7/3
+        (
+            C("m", 1, direction="INCREASE", current_window=2, prior_window=3),
+            [0, 0, 0, 1, 1, 1, 5],
+            [None, None, None, None, 1.0, None, 3.0],
+        ),
+        (
+            C("m", 1, direction="DECREASE", current_window=2, prior_window=3),
+            [0, 0, 0, 1, 1],
+            [None] * 5,
+        ),
+        (C("m", 1, direction="ANY", current_window=1, prior_window=1), [5, 3], [None, 3.0]),
+        # relative: (4 - 10) / 10 = -0.6; (6 - 10) / 10 = -0.4
+        (
+            C("m", 0.5, kind="RELATIVE", direction="DECREASE", current_window=1, prior_window=1),
+            [10, 4],
+            [None, 4.0],
+        ),
+        (
+            C("m", 0.5, kind="RELATIVE", direction="DECREASE", current_window=1, prior_window=1),
+            [10, 6],
+            [None, None],
+        ),
+        # no relative change from a zero mean
+        (C("m", 0.5, kind="RELATIVE", current_window=1, prior_window=1), [0, 5], [None, None]),
+    ],
+)
+def test_change(condition: Any, series: list[float], expected: list[float | None]) -> None:
+    assert crossings(condition, series) == expected
+
+
+def test_change_default_windows_need_sixty_values() -> None:
+    condition = hw.RunMetric("acc").changes_by(1)  # W&B defaults: current 10, prior 50
+    assert (condition.current_window, condition.prior_window) == (10, 50)
+    result = crossings(condition, [0.0] * 50 + [1.0] * 10)
+    assert result[:59] == [None] * 59
+    assert result[59] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("condition", "series", "expected"),
+    [
+        # window [1,2,3]: mean 2, sample std 1 -> 5 scores 3
+        (Z("m", 2, window=3, direction="INCREASE"), [1, 2, 3, 5], [None, None, None, 5]),
+        # then [2,3,5]: mean 10/3, std 1.53 -> 3 scores -0.22
+        (Z("m", 2, window=3, direction="INCREASE"), [1, 2, 3, 5, 3], [None, None, None, 5, None]),
+        (Z("m", 2, window=3, direction="DECREASE"), [1, 2, 3, -1], [None, None, None, -1]),
+        (Z("m", 2, window=3, direction="INCREASE"), [1, 2, 3, -1], [None] * 4),
+        (Z("m", 2, window=3, direction="ANY"), [1, 2, 3, -1], [None, None, None, -1]),
+        # exactly at the threshold counts: 4 scores 2
+        (Z("m", 2, window=3, direction="INCREASE"), [1, 2, 3, 4], [None, None, None, 4]),
+        # a flat window has no z-score
+        (Z("m", 2, window=3), [2, 2, 2, 9], [None] * 4),
+    ],
+)
+def test_zscore(condition: Any, series: list[float], expected: list[float | None]) -> None:
+    assert crossings(condition, series) == expected
+
+
+def test_zscore_wandb_defaults() -> None:
+    condition = abs(hw.RunMetric("loss").zscore()) >= 3  # window 30
+    assert condition == Z("loss", 3.0, window=30, direction="ANY")
+    base = [0.0, 1.0] * 15  # mean 0.5, sample std 0.5085
+    assert crossings(condition, [*base, 2.0])[-1] is None  # z = 2.95
+    assert crossings(condition, [*base, 2.1])[-1] == 2.1  # z = 3.15
+
+
+def test_builder_reads_like_the_wandb_sdk() -> None:
+    loss = hw.RunMetric("loss")
+    assert (loss > 0.5) == T("loss", 0.5, op="gt")
+    assert (loss.avg(5) >= 1) == T("loss", 1, op="gte", agg="AVERAGE", window=5)
+    assert (loss.max(3) < 2) == T("loss", 2, op="lt", agg="MAX", window=3)
+    assert (loss.min(3) <= 2) == T("loss", 2, op="lte", agg="MIN", window=3)
+    assert (loss.zscore(10) >= 2) == Z("loss", 2, window=10, direction="INCREASE")
+    assert (loss.zscore(10) <= -2) == Z("loss", 2, window=10, direction="DECREASE")
+    change = loss.changes_by(0.2, kind="RELATIVE", direction="DECREASE", current_window=5)
+    assert change == C("loss", 0.2, kind="RELATIVE", direction="DECREASE", current_window=5)
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: T("loss", 1, window=3), "event.condition.agg"),
+        (lambda: T("loss", 1, agg="AVERAGE", window=0), "event.condition.window"),
+        (lambda: T("loss", 1, agg="AVERAGE", window=1001), "event.condition.window"),
+        (lambda: T("loss", NAN), "event.condition.threshold"),
+        (lambda: T("loss", 1, op="bigger"), "event.condition.op"),
+        (lambda: T("", 1), "event.condition.name"),
+        (lambda: C("loss", -1), "event.condition.amount"),
+        (lambda: C("loss", 1, direction="SIDEWAYS"), "event.condition.direction"),
+        (lambda: Z("loss", 3, window=1), "event.condition.window"),
+        (lambda: hw.OnRunMetric("loss > 1"), "event.condition"),
+        (lambda: hw.OnRunMetric(T("loss", 1), run_name="(a+)+$"), "event.run_name"),
+        (lambda: hw.OnRunMetric(T("loss", 1), cooldown=-1), "event.cooldown"),
+        (lambda: hw.OnRunState(states=["EXPLODED"]), "event.states"),
+        (lambda: hw.OnRunState(states=[]), "event.states"),
+    ],
+)
+def test_bad_conditions_name_the_field(build: Any, field: str) -> None:
+    with pytest.raises(hw.ValidationError) as caught:
+        build()
+    assert caught.value.field == field
+
+
+def test_run_automations_need_a_project_scope() -> None:
+    with pytest.raises(hw.ValidationError) as caught:
+        hw.Automation(
+            name="a",
+            scope=hw.Scope.collection(TEAM, "reg", "churn"),
+            event=hw.OnRunState(),
+            action=hw.DoNothing(),
+        )
+    assert caught.value.field == "scope"
+
+
+# -- through the index and the tracker ---------------------------------------------
+
+RUN = hw.Run(entity=TEAM, project="training", id="run-1", name="sweep-3", user="alice")
+
+
+def index_of(*filters: Any) -> Index:
+    automations = [
+        hw.Automation(
+            name=f"a{i}", scope=hw.Scope.project(TEAM, "training"), event=f, action=hw.DoNothing()
+        )
+        for i, f in enumerate(filters)
+    ]
+    return Index.build(automations, {}, revision=1)
+
+
+def fired(index: Index, tracker: RunTracker, event: hw.Event) -> list[tuple[str, str, str]]:
+    return [
+        (m.target.automation.name, m.event_type.value, m.values.get("metric_value", ""))
+        for m in index.match(event, tracker)
+    ]
+
+
+def test_garbage_values_are_ignored_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+    index, tracker = index_of(hw.OnRunMetric(T("loss", 2, agg="AVERAGE", window=2))), RunTracker()
+    caplog.set_level("DEBUG", logger="hookwise")
+    steps = [1.0, NAN, "x", INF, None, True, 3.0]
+    results = [fired(index, tracker, hw.Event.run_metrics(RUN, {"loss": v})) for v in steps]
+    # the window saw 1.0 and 3.0 only: mean 2.0 is not > 2; then 3.5
+    assert results == [[]] * 7
+    assert fired(index, tracker, hw.Event.run_metrics(RUN, {"loss": 4})) == [
+        ("a0", "RUN_METRIC", "3.5")
+    ]
+    assert "not a finite number" in caplog.text
+
+
+def test_metrics_not_logged_every_step_and_runs_apart() -> None:
+    index, tracker = index_of(hw.OnRunMetric(T("loss", 1, agg="AVERAGE", window=2))), RunTracker()
+    other = hw.Run(entity=TEAM, project="training", id="run-2")
+    steps = [
+        (RUN, {"loss": 0.5}),
+        (other, {"loss": 5.0}),  # another run: its own window
+        (RUN, {"acc": 0.9}),  # loss not logged at this step
+        (other, {"loss": 5.0}),
+        (RUN, {"loss": 2.5, "acc": 0.8}),
+    ]
+    results = [fired(index, tracker, hw.Event.run_metrics(r, m)) for r, m in steps]
+    assert results == [[], [], [], [("a0", "RUN_METRIC", "5.0")], [("a0", "RUN_METRIC", "1.5")]]
+
+
+def test_run_filters() -> None:
+    index = index_of(
+        hw.OnRunMetric(T("loss", 1), run_name="^sweep-"),
+        hw.OnRunMetric(T("loss", 1), user="bob"),
+    )
+    tracker = RunTracker()
+    assert fired(index, tracker, hw.Event.run_metrics(RUN, {"loss": 2})) == [
+        ("a0", "RUN_METRIC", "2.0")
+    ]
+    bobs = hw.Run(entity=TEAM, project="training", id="r9", name="baseline", user="bob")
+    assert fired(index, tracker, hw.Event.run_metrics(bobs, {"loss": 2})) == [
+        ("a1", "RUN_METRIC", "2.0")
+    ]
+
+
+def test_run_state_fires_on_entering() -> None:
+    index, tracker = index_of(hw.OnRunState(states={"FAILED", "FINISHED"})), RunTracker()
+    states = ["RUNNING", "RUNNING", "CRASHED", "FAILED", "RUNNING", "FINISHED"]
+    results = [fired(index, tracker, hw.Event.run_state(RUN, s)) for s in states]
+    assert results == [[], [], [("a0", "RUN_STATE", "")], [], [], [("a0", "RUN_STATE", "")]]
+
+
+def test_memory_stays_flat() -> None:
+    index = index_of(
+        hw.OnRunMetric(T("loss", 1e9, agg="AVERAGE", window=5)),
+        hw.OnRunMetric(C("loss", 1e9)),
+        hw.OnRunMetric(Z("loss", 1e9, window=30)),
+    )
+    tracker = RunTracker(max_runs=10)
+    for step in range(100_000):
+        index.match(hw.Event.run_metrics(RUN, {"loss": float(step % 97)}, step=step), tracker)
+    evaluators = list(tracker._runs[(TEAM, "training", "run-1")].values())
+    sizes = sorted(len(getattr(e, "values", ())) + len(getattr(e, "prior", ())) for e in evaluators)
+    assert sizes == [5, 30, 50]
+    for i in range(50):
+        run = hw.Run(entity=TEAM, project="training", id=f"r{i}")
+        index.match(hw.Event.run_metrics(run, {"loss": 1.0}), tracker)
+    assert len(tracker) == 10
+    # a run that ends is dropped
+    last = hw.Run(entity=TEAM, project="training", id="r49")
+    index.match(hw.Event.run_state(last, "FINISHED"), tracker)
+    assert len(tracker) == 9
+
+
+def test_unwatched_projects_leave_no_state() -> None:
+    index, tracker = index_of(hw.OnRunMetric(T("loss", 1))), RunTracker()
+    elsewhere = hw.Run(entity=TEAM, project="other-project", id="x")
+    assert index.match(hw.Event.run_metrics(elsewhere, {"loss": 5.0}), tracker) == []
+    assert len(tracker) == 0
+
+
+# -- end to end: payload variables and cooldowns -----------------------------------
+
+
+def run_setup(store: hw.Storage, event_filter: Any, payload: Any) -> hw.Admin:
+    admin = hw.Admin(store, network=PUBLIC)
+    admin.create_webhook(hw.Webhook(team=TEAM, name="alerts", url="https://hooks.example.com/a"))
+    admin.create_automation(
+        hw.Automation(
+            name="watch",
+            scope=hw.Scope.project(TEAM, "training"),
+            event=event_filter,
+            action=hw.SendWebhook(webhook="alerts", payload=payload),
+        )
+    )
+    return admin
+
+
+RUN_PAYLOAD = {
+    "type": "${event_type}",
+    "run": ["${run_id}", "${run_name}", "${run_user}", "${run_state}"],
+    "metric": ["${metric_name}", "${metric_value}", "${step}"],
+}
+
+
+@pytest.mark.parametrize(
+    ("condition", "series", "event_type", "value"),
+    [
+        (hw.RunMetric("loss") > 1, [0.5, 2.0], "RUN_METRIC", "2.0"),
+        (
+            hw.RunMetric("loss").changes_by(1, current_window=1, prior_window=1),
+            [0.5, 2.0],
+            "RUN_METRIC_CHANGE",
+            "2.0",
+        ),
+        (hw.RunMetric("loss").zscore(2) >= 1, [0.0, 1.0, 9.0], "RUN_METRIC_ZSCORE", "9.0"),
+    ],
+)
+def test_run_metric_payload(
+    store: hw.Storage,
+    make_dispatcher: Any,
+    condition: Any,
+    series: list[float],
+    event_type: str,
+    value: str,
+) -> None:
+    run_setup(store, hw.OnRunMetric(condition), RUN_PAYLOAD)
+    requests: list[httpx.Request] = []
+    dispatcher = make_dispatcher(
+        store, network=PUBLIC, handler=lambda r: requests.append(r) or httpx.Response(200)
+    )
+    for step, v in enumerate(series):
+        dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": v, "acc": 0.5}, step=step))
+    assert dispatcher.flush(timeout=10)
+    [request] = requests
+    assert json.loads(request.content) == {
+        "type": event_type,
+        "run": ["run-1", "sweep-3", "alice", ""],
+        "metric": ["loss", value, str(len(series) - 1)],
+    }
+
+
+def test_run_state_payload(store: hw.Storage, make_dispatcher: Any) -> None:
+    run_setup(store, hw.OnRunState(states=["FAILED"]), RUN_PAYLOAD)
+    requests: list[httpx.Request] = []
+    dispatcher = make_dispatcher(
+        store, network=PUBLIC, handler=lambda r: requests.append(r) or httpx.Response(200)
+    )
+    dispatcher.handle(hw.Event.run_state(RUN, hw.RunState.RUNNING))
+    dispatcher.handle(hw.Event.run_state(RUN, "CRASHED"))
+    assert dispatcher.flush(timeout=10)
+    [request] = requests
+    assert json.loads(request.content) == {
+        "type": "RUN_STATE",
+        "run": ["run-1", "sweep-3", "alice", "FAILED"],
+        "metric": ["", "", ""],
+    }
+
+
+def test_cooldown_survives_a_restart(tmp_path: Path, make_dispatcher: Any) -> None:
+    key, path = hw.SecretKey.generate(), tmp_path / "runs.db"
+    store = hw.SQLiteStorage(path, key=key)
+    run_setup(store, hw.OnRunMetric(hw.RunMetric("loss") > 1), None)
+    first = make_dispatcher(store, network=PUBLIC, worker=False)
+    assert len(first.handle(hw.Event.run_metrics(RUN, {"loss": 2.0}))) == 1
+    assert first.handle(hw.Event.run_metrics(RUN, {"loss": 0.0})) == []
+    assert (
+        first.handle(hw.Event.run_metrics(RUN, {"loss": 3.0})) == []
+    )  # a new crossing, cooling down
+    first.close(timeout=0)
+    store.close()
+
+    reopened = hw.SQLiteStorage(path, key=key)
+    second = make_dispatcher(reopened, network=PUBLIC, worker=False)
+    # a fresh process has fresh windows: the crossing is seen again, the cooldown holds
+    assert second.handle(hw.Event.run_metrics(RUN, {"loss": 5.0})) == []
+    other = hw.Run(entity=TEAM, project="training", id="run-2")
+    assert len(second.handle(hw.Event.run_metrics(other, {"loss": 5.0}))) == 1
+    second.close(timeout=0)
+    reopened.close()
+
+
+def test_a_zero_cooldown_fires_on_every_crossing(store: hw.Storage, make_dispatcher: Any) -> None:
+    run_setup(store, hw.OnRunMetric(hw.RunMetric("loss") > 1, cooldown=0), None)
+    dispatcher = make_dispatcher(store, network=PUBLIC, worker=False)
+    counts = [
+        len(dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": v}))) for v in [2, 0, 2, 2, 0, 2]
+    ]
+    assert counts == [1, 0, 1, 0, 0, 1]
+
+
+def test_run_variables_validate_in_templates(store: hw.Storage) -> None:
+    admin = run_setup(store, hw.OnRunState(), {"ok": "${metric_value} ${run_state}"})
+    with pytest.raises(hw.TemplateError, match=r"\$\.bad"):
+        admin.create_automation(
+            hw.Automation(
+                name="bad",
+                scope=hw.Scope.project(TEAM, "training"),
+                event=hw.OnRunState(),
+                action=hw.SendWebhook(webhook="alerts", payload={"bad": "${NOPE}"}),
+            )
+        )
+    assert [a.name for a in admin.list_automations(TEAM)] == ["watch"]
