@@ -460,3 +460,18 @@ def test_dns_failure_is_retried(store: hw.Storage, make_dispatcher: Any) -> None
     assert done.attempts == 2
     assert "gaierror" in (store.list_attempts(delivery.id)[0].error or "")
     assert len(recorder.requests) == 1
+
+
+def test_a_reenabled_webhook_sends_again(store: hw.Storage, make_dispatcher: Any) -> None:
+    admin = setup_team(store, "https://hooks.example.com/x", network=PUBLIC)
+    recorder = Recorder()
+    dispatcher = make_dispatcher(store, network=PUBLIC, handler=recorder)
+    admin.disable_webhook(TEAM, "github-dispatch")
+    [off] = dispatcher.handle(alias_event())
+    assert dispatcher.flush(timeout=10)
+    assert admin.enable_webhook(TEAM, "github-dispatch").enabled
+    [on] = dispatcher.handle(alias_event())
+    assert dispatcher.flush(timeout=10)
+    assert len(recorder.requests) == 1
+    statuses = [store.get_delivery(d.id).status for d in (off, on)]  # type: ignore[union-attr]
+    assert statuses == [hw.DeliveryStatus.FAILED, hw.DeliveryStatus.SUCCEEDED]

@@ -5,6 +5,8 @@ safe payload template renderer, and a dispatcher that renders, signs and
 delivers each POST through a durable outbox.
 """
 
+import logging
+
 from hookwise._version import __version__
 from hookwise.admin import Admin, SecretInfo
 from hookwise.async_dispatcher import AsyncDispatcher
@@ -127,3 +129,7 @@ __all__ = [
     "sign",
     "verify",
 ]
+
+# A library logs, the application decides where it goes: without this, an app
+# with no logging set up would see our warnings on stderr.
+logging.getLogger("hookwise").addHandler(logging.NullHandler())

@@ -147,6 +147,19 @@ class Admin:
             raise ValidationError("name", f"webhook {name!r} is used by automations {users}")
         self.storage.delete_webhook(team, name)
 
+    def enable_webhook(self, team: str, name: str) -> Webhook:
+        """Turn a webhook back on, after a 410 Gone disabled it, say."""
+        return self._set_webhook_enabled(team, name, enabled=True)
+
+    def disable_webhook(self, team: str, name: str) -> Webhook:
+        """Stop sending through a webhook; its deliveries fail as "disabled"."""
+        return self._set_webhook_enabled(team, name, enabled=False)
+
+    def _set_webhook_enabled(self, team: str, name: str, *, enabled: bool) -> Webhook:
+        webhook = attrs.evolve(self.get_webhook(team, name), enabled=enabled)
+        self.storage.put_webhook(webhook, replace=True)
+        return webhook
+
     def _automations_using(self, team: str, webhook: str) -> list[Automation]:
         return [
             a

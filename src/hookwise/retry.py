@@ -67,10 +67,11 @@ def _positive(_instance: object, attribute: attrs.Attribute[float], value: float
 
 @attrs.frozen(slots=True)
 class RetryPolicy:
-    """When to retry. The defaults span about three days, as Svix does:
+    """When to retry, in the spirit of Svix (seconds, then minutes, then hours):
     the n-th retry waits up to ``base_delay * factor**(n-1)`` seconds
-    (5 s, 30 s, 3 min, 18 min, 1.8 h, then ``max_delay``), drawn uniformly
-    from zero to that bound (full jitter).
+    (5 s, 30 s, 3 min, 18 min, 1.8 h, 10 h, 10 h), drawn uniformly from zero
+    to that bound (full jitter). Seven retries take at most about 22 hours;
+    ``max_age`` (3 days) also bounds redeliveries and raised ``max_attempts``.
     """
 
     max_attempts: int = attrs.field(default=8)
