@@ -29,7 +29,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".", "mypy>=1.11")
+    session.install("-e", ".[tests]", "mypy>=1.11")
     session.run("mypy", "--strict", "src")
 
 

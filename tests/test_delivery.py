@@ -475,3 +475,24 @@ def test_a_reenabled_webhook_sends_again(store: hw.Storage, make_dispatcher: Any
     assert len(recorder.requests) == 1
     statuses = [store.get_delivery(d.id).status for d in (off, on)]  # type: ignore[union-attr]
     assert statuses == [hw.DeliveryStatus.FAILED, hw.DeliveryStatus.SUCCEEDED]
+
+
+def test_a_rotated_secret_is_used_by_the_next_attempt(
+    store: hw.Storage, make_dispatcher: Any
+) -> None:
+    import time
+
+    admin = setup_team(store, "https://hooks.example.com/x", network=PUBLIC)
+    recorder = Recorder(httpx.Response(503))
+    worker = make_dispatcher(store, network=PUBLIC, handler=recorder, retry=FAST, worker=False)
+    [delivery] = worker.handle(alias_event())
+    assert worker.deliver_due() == 1
+    admin.update_secret(hw.Secret(team=TEAM, name="GITHUB_TOKEN", value="ghp_rotated-0987654321"))
+    time.sleep(0.01)  # the retry is due after 1 ms
+    assert worker.deliver_due() == 1
+    first, second = recorder.requests
+    assert first.headers["authorization"] == f"Bearer {TOKEN}"
+    assert second.headers["authorization"] == "Bearer ghp_rotated-0987654321"
+    done = store.get_delivery(delivery.id)
+    assert done is not None
+    assert done.status is hw.DeliveryStatus.SUCCEEDED

@@ -1,6 +1,7 @@
 """The files in examples/ work: each payload template compiles, validates and
-renders an event into the JSON a receiver expects, and the quickstart script
-runs offline without printing a secret."""
+renders an event into the JSON a receiver expects, the quickstart script
+runs offline without printing a secret, and the training-loop script sends
+exactly the run alerts it describes."""
 
 from __future__ import annotations
 
@@ -152,6 +153,33 @@ def test_quickstart_runs_offline() -> None:
         value = source.split(f'{name} = "', 1)[1].split('"', 1)[0]
         assert value not in out
         assert value not in done.stderr
+
+
+def test_training_loop_runs_offline() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "training_loop.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    # the first spike fires; the second falls inside the cooldown; the crash fires
+    assert "step 40: loss=4.0 -> loss-spike (RUN_METRIC_ZSCORE)" in out
+    assert "step 52: loss=6.0 -> nothing sent: loss-spike is cooling down" in out
+    assert "step 55: -> run-failed (RUN_STATE)" in out
+    assert "requests sent: 2" in out
+    requests = [line for line in out.splitlines() if line.startswith("POST ")]
+    assert requests == ["POST https://hooks.slack.com/services/T000/B000/XXXXXXXX"] * 2
+    assert '"text": "loss jumped to 4.0 at step 40 in run lr-sweep-3"' in out
+    assert '"text": "RUN_METRIC_ZSCORE in ml-team/churn-training"' in out
+    assert '"text": "Run lr-sweep-3 FAILED in ml-team/churn-training"' in out
+    assert '"text": "RUN_STATE in ml-team/churn-training"' in out
+    assert out.count("SUCCEEDED") == 2
+    # the NaN loss is skipped with a debug log, never an exception
+    assert "value nan ignored (not a finite number)" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_the_api_reference_lists_every_public_name() -> None:

@@ -12,7 +12,12 @@ from hookwise.template import DEFAULT_TEMPLATE
 
 TEAM = "ml-team"
 VALUE = "ghp_TOP-SECRET-value-0123456789"
-ALIAS_EVENT = dict(entity=TEAM, project="model-registry", collection="churn", version="v3")
+ALIAS_EVENT: dict[str, Any] = {
+    "entity": TEAM,
+    "project": "model-registry",
+    "collection": "churn",
+    "version": "v3",
+}
 
 
 def refused(field: str, make: Any, *args: Any, **kwargs: Any) -> hw.ValidationError:
@@ -357,6 +362,15 @@ def test_automation_checks_the_types_of_its_parts() -> None:
     refused("scope", automation, scope="ml-team/model-registry")
     refused("event", automation, event="ADD_ARTIFACT_ALIAS")
     refused("action", automation, action={"webhook": "hook"})
+
+
+@pytest.mark.parametrize("flag", ["false", "no", 0, 1, None])
+def test_enabled_must_be_a_real_bool(flag: object) -> None:
+    # "false" is truthy: it would leave on what the user meant to switch off
+    refused("enabled", automation, enabled=flag)
+    refused("enabled", webhook, enabled=flag)
+    assert automation(enabled=False).enabled is False
+    assert webhook(enabled=False).enabled is False
 
 
 def test_do_nothing_is_an_action() -> None:

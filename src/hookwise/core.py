@@ -10,6 +10,7 @@ async shell calls it from a thread).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -143,6 +144,7 @@ class Core:
         self.clock = clock
         self._index: Index | None = None
         self._runs = RunTracker()
+        self._match_lock = threading.Lock()
         self._next_check = 0.0
         self._secrets: dict[tuple[str, str], str] = {}
 
@@ -167,7 +169,8 @@ class Core:
     def match(self, event: Event) -> list[Match]:
         """The automations ``event`` fires; pure once the index is fresh."""
         index = self._index if self._index is not None else self.refresh()
-        return index.match(event, self._runs)
+        with self._match_lock:  # run windows: threads of one training job may share us
+            return index.match(event, self._runs)
 
     # -- event -> outbox -------------------------------------------------
 
@@ -273,6 +276,8 @@ class Core:
     # -- outbox -> requests ----------------------------------------------
 
     def claim(self, limit: int) -> list[Job]:
+        if self.needs_refresh():  # a worker that sees no events still sees rotated secrets
+            self.refresh()
         claims = self.storage.claim(self.clock(), limit=limit, lease=self.lease)
         return [self.prepare(claim) for claim in claims]
 

@@ -260,18 +260,20 @@ class RunTracker:
             targets = watched.get(name)
             if targets is None:
                 continue
-            if not is_number(value):
+            # inf - inf and nan - nan are nan: a float passes only when finite
+            if not (type(value) is float and value - value == 0.0) and not is_number(value):
                 logger.debug(
                     "run %s: metric %r value %r ignored (not a finite number)", run.id, name, value
                 )
                 continue
+            number = float(value)
             for target in targets:
                 evaluator = evaluators.get(target.key, _MISSING)
                 if evaluator is _MISSING:
                     evaluator = evaluators[target.key] = self._evaluator(target, event)
                 if evaluator is None:
                     continue
-                reported = evaluator.push(float(value))
+                reported = evaluator.push(number)
                 if reported is not None:
                     condition = target.automation.event.condition  # type: ignore[attr-defined]
                     values = {"metric_name": name, "metric_value": repr(reported)}

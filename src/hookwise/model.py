@@ -58,6 +58,12 @@ def _team(_instance: object, _attribute: object, value: Any) -> None:
     check_name("team", value)
 
 
+def _flag(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    # "false" is truthy: it would switch on what was meant off (and storages refuse to read it back)
+    if not isinstance(value, bool):
+        raise ValidationError(attribute.name, f"must be True or False, not {value!r}")
+
+
 def check_secret_name(field: str, value: object) -> str:
     if not isinstance(value, str) or not SECRET_NAME.match(value):
         raise ValidationError(field, "must match [A-Za-z_][A-Za-z0-9_]*")
@@ -125,7 +131,7 @@ class Webhook:
     access_token: str | None = attrs.field(default=None, validator=_optional_secret_name)
     secret: str | None = attrs.field(default=None, validator=_optional_secret_name)
     signing: tuple[Scheme, ...] = attrs.field(default=DEFAULT_SCHEMES, converter=_schemes)
-    enabled: bool = True
+    enabled: bool = attrs.field(default=True, validator=_flag)
 
     @url.validator
     def _check_url(self, _attribute: object, value: object) -> None:
@@ -369,7 +375,7 @@ class Automation:
     event: EventFilter = attrs.field()
     action: Action = attrs.field()
     description: str = attrs.field(default="")
-    enabled: bool = True
+    enabled: bool = attrs.field(default=True, validator=_flag)
 
     @scope.validator
     def _check_scope(self, _attribute: object, value: object) -> None:
