@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hookwise as hw
 from hookwise.matching import Index, RunTracker, evaluator_for
@@ -235,6 +237,33 @@ def test_run_filters() -> None:
     ]
 
 
+def test_op_spellings() -> None:
+    assert {T("x", 1, op=o).op for o in ("gt", "GT", ">", hw.Op.GT)} == {hw.Op.GT}
+    assert T("x", 1, op="<=").op is hw.Op.LTE
+    assert T("x", 1, op="!=").op is hw.Op.NE
+
+
+def test_numbers_that_are_not_floats_count() -> None:
+    from fractions import Fraction
+
+    index, tracker = index_of(hw.OnRunMetric(T("loss", 1))), RunTracker()
+    assert fired(index, tracker, hw.Event.run_metrics(RUN, {"loss": Fraction(3, 2)})) == [
+        ("a0", "RUN_METRIC", "1.5")
+    ]
+    assert fired(index, tracker, hw.Event.run_metrics(RUN, {"loss": 0})) == []
+    assert fired(index, tracker, hw.Event.run_metrics(RUN, {"loss": 7})) == [
+        ("a0", "RUN_METRIC", "7.0")
+    ]
+
+
+def test_metric_value_reads_cleanly() -> None:
+    # the mean of three 0.1s is 0.30000000000000004 in floats; the payload says 0.3
+    index, tracker = index_of(hw.OnRunMetric(T("x", 0.2, agg="AVERAGE", window=3))), RunTracker()
+    results = [fired(index, tracker, hw.Event.run_metrics(RUN, {"x": 0.1})) for _ in range(2)]
+    results.append(fired(index, tracker, hw.Event.run_metrics(RUN, {"x": 0.7})))
+    assert results == [[], [], [("a0", "RUN_METRIC", "0.3")]]
+
+
 def test_run_state_fires_on_entering() -> None:
     index, tracker = index_of(hw.OnRunState(states={"FAILED", "FINISHED"})), RunTracker()
     states = ["RUNNING", "RUNNING", "CRASHED", "FAILED", "RUNNING", "FINISHED"]
@@ -251,7 +280,7 @@ def test_memory_stays_flat() -> None:
     tracker = RunTracker(max_runs=10)
     for step in range(100_000):
         index.match(hw.Event.run_metrics(RUN, {"loss": float(step % 97)}, step=step), tracker)
-    evaluators = list(tracker._runs[(TEAM, "training", "run-1")].values())
+    evaluators = tracker.evaluators(RUN)
     sizes = sorted(len(getattr(e, "values", ())) + len(getattr(e, "prior", ())) for e in evaluators)
     assert sizes == [5, 30, 50]
     for i in range(50):
@@ -340,6 +369,8 @@ def test_run_state_payload(store: hw.Storage, make_dispatcher: Any) -> None:
     )
     dispatcher.handle(hw.Event.run_state(RUN, hw.RunState.RUNNING))
     dispatcher.handle(hw.Event.run_state(RUN, "CRASHED"))
+    dispatcher.handle(hw.Event.run_state(RUN, "RUNNING"))  # resumed
+    dispatcher.handle(hw.Event.run_state(RUN, "FAILED"))  # and failed again: cooling down
     assert dispatcher.flush(timeout=10)
     [request] = requests
     assert json.loads(request.content) == {
@@ -393,3 +424,103 @@ def test_run_variables_validate_in_templates(store: hw.Storage) -> None:
             )
         )
     assert [a.name for a in admin.list_automations(TEAM)] == ["watch"]
+
+
+def test_each_state_has_its_own_cooldown(store: hw.Storage, make_dispatcher: Any) -> None:
+    run_setup(store, hw.OnRunState(states=["RUNNING", "FINISHED"]), None)
+    dispatcher = make_dispatcher(store, network=PUBLIC, worker=False)
+    counts = [
+        len(dispatcher.handle(hw.Event.run_state(RUN, state)))
+        for state in ["RUNNING", "FINISHED", "RUNNING", "FINISHED"]
+    ]
+    assert counts == [1, 1, 0, 0]
+
+
+# -- the evaluators against a plain re-computation of every window ----------------
+
+
+def reference(condition: Any, series: list[float]) -> list[float | None]:
+    """What each condition means, written the slow and obvious way."""
+    out: list[float | None] = []
+    was_true = False
+    for i in range(len(series)):
+        seen = series[: i + 1]
+        now_true: bool | None = None
+        report = 0.0
+        if isinstance(condition, hw.MetricThreshold):
+            if len(seen) >= condition.window:
+                window = seen[-condition.window :]
+                report = {
+                    None: window[-1],
+                    hw.Agg.AVERAGE: sum(window) / len(window),
+                    hw.Agg.MAX: max(window),
+                    hw.Agg.MIN: min(window),
+                }[condition.agg]
+                now_true = condition.op.compare(report, condition.threshold)
+        elif isinstance(condition, hw.MetricChange):
+            c, p = condition.current_window, condition.prior_window
+            if len(seen) >= c + p:
+                report = sum(seen[-c:]) / c
+                before = sum(seen[-c - p : -c]) / p
+                delta = report - before
+                if condition.kind is hw.ChangeKind.RELATIVE:
+                    delta = delta / abs(before) if before else 0.0
+                    now_true = before != 0 and condition.direction.reached(delta, condition.amount)
+                else:
+                    now_true = condition.direction.reached(delta, condition.amount)
+        elif len(seen) > condition.window:
+            window = seen[-condition.window - 1 : -1]
+            mean = sum(window) / len(window)
+            variance = sum((v - mean) ** 2 for v in window) / (len(window) - 1)
+            report = seen[-1]
+            if variance > 1e-9:
+                score = (report - mean) / math.sqrt(variance)
+                now_true = condition.direction.reached(score, condition.threshold)
+            else:
+                was_true = False
+        if now_true is None:
+            out.append(None)
+            continue
+        out.append(report if now_true and not was_true else None)
+        was_true = now_true
+    return out
+
+
+conditions = st.one_of(
+    st.builds(
+        T,
+        name=st.just("m"),
+        threshold=st.integers(-20, 20).map(lambda i: i + 0.5),
+        op=st.sampled_from(list(hw.Op)),
+        agg=st.sampled_from(list(hw.Agg)),
+        window=st.integers(1, 6),
+    ),
+    st.builds(
+        T, name=st.just("m"), threshold=st.integers(-20, 20), op=st.sampled_from(list(hw.Op))
+    ),
+    st.builds(
+        C,
+        name=st.just("m"),
+        amount=st.sampled_from([0.5, 1.5, 3.25, 0.3]),
+        kind=st.sampled_from(list(hw.ChangeKind)),
+        direction=st.sampled_from(list(hw.Direction)),
+        current_window=st.integers(1, 4),
+        prior_window=st.integers(1, 5),
+    ),
+    st.builds(
+        Z,
+        name=st.just("m"),
+        threshold=st.sampled_from([0.7320508, 1.4142135, 2.2360679]),
+        window=st.integers(2, 6),
+        direction=st.sampled_from(list(hw.Direction)),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(condition=conditions, series=st.lists(st.integers(-10, 10).map(float), max_size=40))
+def test_evaluators_agree_with_a_plain_recomputation(condition: Any, series: list[float]) -> None:
+    def rounded(values: list[float | None]) -> list[float | None]:
+        return [None if v is None else round(v, 9) for v in values]
+
+    assert rounded(crossings(condition, series)) == rounded(reference(condition, series))

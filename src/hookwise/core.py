@@ -220,6 +220,8 @@ class Core:
         if not isinstance(run_filter, RunFilter) or event.run is None:
             return True
         key = f"{automation.team}/{automation.name}"
+        if event.state is not None:  # each state a run enters has its own cooldown
+            key = f"{key}/{event.state.value}"
         if self.storage.fire_trigger(key, event.run.id, now, run_filter.cooldown):
             return True
         logger.debug("automation %r: run %s is cooling down", automation.name, event.run.id)
@@ -267,10 +269,16 @@ class Core:
         return [delivery for delivery, _ in rows]
 
     def handle(self, event: Event) -> list[Delivery]:
-        """Match, render and store; the sync path of both shells."""
-        if self.needs_refresh():
-            self.refresh()
-        matches = self.match(event)
+        """Match, render and store; the sync path of both shells.
+
+        The training hot path: when nothing fires this is a clock read, a lock
+        and the index's lookups, nothing else.
+        """
+        index = self._index
+        if index is None or time.monotonic() >= self._next_check:
+            index = self.refresh()
+        with self._match_lock:
+            matches = index.match(event, self._runs)
         return self.enqueue(event, matches) if matches else []
 
     # -- outbox -> requests ----------------------------------------------

@@ -142,7 +142,8 @@ class Dispatcher(BaseDispatcher):
 
     def handle(self, event: Event) -> list[Delivery]:
         """Record what ``event`` triggers and return at once; the worker sends."""
-        self._check_open()
+        if self._closed:
+            self._check_open()
         deliveries = self._core.handle(event)
         if deliveries:
             self._wake.set()

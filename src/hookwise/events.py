@@ -9,7 +9,6 @@ not later on a worker thread.
 from __future__ import annotations
 
 import enum
-import math
 import time
 import uuid
 from collections.abc import Mapping
@@ -375,10 +374,3 @@ class Event:
             run=run,
             state=parsed,
         )
-
-
-def is_number(value: object) -> bool:
-    """A metric value the windows accept: a real, finite number (not a bool)."""
-    if type(value) is float:  # the common case, first
-        return math.isfinite(value)
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections import OrderedDict, defaultdict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 import attrs
 
-from hookwise.events import Event, EventType, RunState, is_number
+from hookwise.events import Event, EventType, Run, RunState
 from hookwise.model import ArtifactFilter, Automation, DoNothing, SendWebhook, Webhook
 from hookwise.runs import (
     Agg,
     ChangeKind,
+    Direction,
     MetricChange,
     MetricCondition,
     MetricThreshold,
@@ -71,21 +73,27 @@ class Match:
 
 class Evaluator:
     """Keeps a condition's window for one run. ``push`` returns the value to
-    report when the condition turns true with this value, else None."""
+    report when the condition turns true with this value, else None.
 
-    __slots__ = ("pushes", "was_true")
+    Written for the hot path: running sums instead of re-adding windows
+    (re-added from scratch every few thousand values so float drift stays
+    tiny), and locals instead of repeated attribute lookups.
+    """
+
+    __slots__ = ("countdown", "was_true")
 
     def __init__(self) -> None:
         self.was_true = False
-        self.pushes = 0
+        self.countdown = _RESUM_EVERY
 
     def push(self, value: float) -> float | None:
         raise NotImplementedError
 
     def _edge(self, now_true: bool, report: float) -> float | None:
-        crossed = now_true and not self.was_true
+        if now_true is self.was_true:
+            return None
         self.was_true = now_true
-        return report if crossed else None
+        return report if now_true else None
 
 
 class _Latest(Evaluator):
@@ -106,126 +114,222 @@ class _Latest(Evaluator):
         return value if now_true else None
 
 
-class _Threshold(Evaluator):
-    __slots__ = ("agg", "compare", "threshold", "total", "values", "window")
+class _Average(Evaluator):
+    __slots__ = ("compare", "threshold", "total", "values", "window")
 
     def __init__(self, condition: MetricThreshold) -> None:
         super().__init__()
         self.window = condition.window
         self.values: deque[float] = deque(maxlen=condition.window)
         self.total = 0.0
-        self.agg = condition.agg
         self.compare = condition.op.compare
         self.threshold = condition.threshold
 
     def push(self, value: float) -> float | None:
         values = self.values
-        if len(values) == self.window:
-            self.total -= values[0]
+        full = len(values) == self.window
+        total = self.total - values[0] if full else self.total
         values.append(value)
-        self.total += value
-        self.pushes += 1
-        if self.pushes % _RESUM_EVERY == 0:
-            self.total = math.fsum(values)
-        if len(values) < self.window:
+        total += value
+        self.countdown -= 1
+        if not self.countdown:
+            self.countdown, total = _RESUM_EVERY, math.fsum(values)
+        self.total = total
+        if not full and len(values) < self.window:
             return None
-        agg = self.agg
-        if agg is None:
-            current = value
-        elif agg is Agg.AVERAGE:
-            current = self.total / self.window
-        elif agg is Agg.MAX:
-            current = max(values)
-        else:
-            current = min(values)
+        current = total / self.window
         return self._edge(self.compare(current, self.threshold), current)
 
 
+class _Extreme(Evaluator):
+    """MAX or MIN of the window, kept up to date: a full rescan only when the
+    value that leaves the window was the extreme."""
+
+    __slots__ = ("best", "compare", "pick", "threshold", "values", "window")
+
+    def __init__(self, condition: MetricThreshold) -> None:
+        super().__init__()
+        self.window = condition.window
+        self.values: deque[float] = deque(maxlen=condition.window)
+        self.pick = max if condition.agg is Agg.MAX else min
+        self.best = math.nan
+        self.compare = condition.op.compare
+        self.threshold = condition.threshold
+
+    def push(self, value: float) -> float | None:
+        values = self.values
+        full = len(values) == self.window
+        leaving = values[0] if full else math.nan
+        values.append(value)
+        best = self.best
+        if best != best or self.pick(value, best) == value:  # first value, or a new extreme
+            best = value
+        elif leaving == best:
+            best = self.pick(values)
+        self.best = best
+        if not full and len(values) < self.window:
+            return None
+        return self._edge(self.compare(best, self.threshold), best)
+
+
 class _Change(Evaluator):
-    __slots__ = ("condition", "current", "current_sum", "prior", "prior_sum")
+    __slots__ = (
+        "current",
+        "current_n",
+        "current_sum",
+        "prior",
+        "prior_n",
+        "prior_sum",
+        "reached",
+        "relative",
+    )
 
     def __init__(self, condition: MetricChange) -> None:
         super().__init__()
-        self.condition = condition
-        self.current: deque[float] = deque(maxlen=condition.current_window)
-        self.prior: deque[float] = deque(maxlen=condition.prior_window)
+        self.current_n, self.prior_n = condition.current_window, condition.prior_window
+        self.current: deque[float] = deque(maxlen=self.current_n)
+        self.prior: deque[float] = deque(maxlen=self.prior_n)
         self.current_sum = 0.0
         self.prior_sum = 0.0
+        self.reached = _reached(condition.direction, condition.amount)
+        self.relative = condition.kind is ChangeKind.RELATIVE
 
     def push(self, value: float) -> float | None:
-        c = self.condition
         current, prior = self.current, self.prior
-        if len(current) == c.current_window:
+        if len(current) == self.current_n:
             moved = current[0]  # leaves the current window, joins the prior one
             self.current_sum -= moved
-            if len(prior) == c.prior_window:
+            if len(prior) == self.prior_n:
                 self.prior_sum -= prior[0]
             prior.append(moved)
             self.prior_sum += moved
         current.append(value)
         self.current_sum += value
-        self.pushes += 1
-        if self.pushes % _RESUM_EVERY == 0:
+        self.countdown -= 1
+        if not self.countdown:
+            self.countdown = _RESUM_EVERY
             self.current_sum, self.prior_sum = math.fsum(current), math.fsum(prior)
-        if len(prior) < c.prior_window:
+        if len(prior) < self.prior_n:
             return None
-        now = self.current_sum / c.current_window
-        before = self.prior_sum / c.prior_window
+        now = self.current_sum / self.current_n
+        before = self.prior_sum / self.prior_n
         delta = now - before
-        if c.kind is ChangeKind.RELATIVE:
+        if self.relative:
             if before == 0:
                 return self._edge(False, now)  # no relative change from zero
             delta /= abs(before)
-        return self._edge(c.direction.reached(delta, c.amount), now)
+        return self._edge(self.reached(delta), now)
 
 
 class _ZScore(Evaluator):
-    __slots__ = ("condition", "squares", "total", "values")
+    __slots__ = ("reached", "squares", "total", "values", "window")
 
     def __init__(self, condition: MetricZScore) -> None:
         super().__init__()
-        self.condition = condition
+        self.window = condition.window
         self.values: deque[float] = deque(maxlen=condition.window)
         self.total = 0.0
         self.squares = 0.0
+        self.reached = _reached(condition.direction, condition.threshold)
 
     def push(self, value: float) -> float | None:
-        c = self.condition
         values = self.values
-        n = c.window
+        n = self.window
         crossed: float | None = None
+        total, squares = self.total, self.squares
         if len(values) == n:
-            mean = self.total / n
-            variance = max(0.0, (self.squares - self.total * mean) / (n - 1))
-            if variance > 1e-12 * max(1.0, mean * mean):
+            mean = total / n
+            variance = (squares - total * mean) / (n - 1)
+            if variance > 1e-12 * (mean * mean if mean * mean > 1.0 else 1.0):
                 score = (value - mean) / math.sqrt(variance)
-                crossed = self._edge(c.direction.reached(score, c.threshold), value)
+                crossed = self._edge(self.reached(score), value)
             else:
                 self.was_true = False  # a flat window has no z-score
             old = values[0]
-            self.total -= old
-            self.squares -= old * old
+            total -= old
+            squares -= old * old
         values.append(value)
-        self.total += value
-        self.squares += value * value
-        self.pushes += 1
-        if self.pushes % _RESUM_EVERY == 0:
-            self.total = math.fsum(values)
-            self.squares = math.fsum(v * v for v in values)
+        total += value
+        squares += value * value
+        self.countdown -= 1
+        if not self.countdown:
+            self.countdown = _RESUM_EVERY
+            total, squares = math.fsum(values), math.fsum(v * v for v in values)
+        self.total, self.squares = total, squares
         return crossed
+
+
+def _reached(direction: Direction, amount: float) -> Callable[[float], bool]:
+    """Whether a signed change (or score) goes ``amount`` far in ``direction``."""
+    if direction is Direction.INCREASE:
+        return lambda delta: delta >= amount
+    if direction is Direction.DECREASE:
+        return lambda delta: -delta >= amount
+    return lambda delta: abs(delta) >= amount
 
 
 def evaluator_for(condition: MetricCondition) -> Evaluator:
     if isinstance(condition, MetricThreshold):
-        return _Latest(condition) if condition.window == 1 else _Threshold(condition)
+        if condition.agg is None:
+            return _Latest(condition)
+        return _Average(condition) if condition.agg is Agg.AVERAGE else _Extreme(condition)
     if isinstance(condition, MetricChange):
         return _Change(condition)
     return _ZScore(condition)
 
 
+def as_number(value: object) -> float | None:
+    """A metric value as a float for the windows, or None to ignore it: NaN,
+    inf, bools, text. NumPy scalars are numbers too."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _report(value: float) -> str:
+    """``${metric_value}``: 15 significant digits, so a mean of 0.1s reads 0.1."""
+    return repr(float(f"{value:.15g}"))
+
+
 # -- per-run state ------------------------------------------------------------
 
 _RunKey = tuple[str, str, str]  # entity, project, run id
+_Plan = dict[str, tuple[tuple[Callable[[float], "float | None"], Target], ...]]
+
+
+class _RunState:
+    """One run's evaluators (kept by automation key across index rebuilds),
+    and the plan built from them for the index in use: metric name -> the
+    ``push`` of each evaluator watching it."""
+
+    __slots__ = ("evaluators", "plan", "planned_for")
+
+    def __init__(self) -> None:
+        self.evaluators: dict[str, Evaluator | None] = {}
+        self.plan: _Plan = {}
+        self.planned_for: object = None
+
+    def replan(self, watched: Mapping[str, tuple[Target, ...]], event: Event) -> None:
+        plan: _Plan = {}
+        for name, targets in watched.items():
+            entries = []
+            for target in targets:
+                evaluator = self.evaluators.get(target.key, _MISSING)
+                if evaluator is _MISSING:
+                    evaluator = self.evaluators[target.key] = _evaluator(target, event)
+                if evaluator is not None:
+                    entries.append((evaluator.push, target))
+            if entries:
+                plan[name] = tuple(entries)
+        self.plan, self.planned_for = plan, watched
+
+
+def _evaluator(target: Target, event: Event) -> Evaluator | None:
+    """None when the automation's run filters leave this run out."""
+    run_filter = target.automation.event
+    assert isinstance(run_filter, OnRunMetric)
+    return evaluator_for(run_filter.condition) if run_filter.covers_run(event) else None
 
 
 class RunTracker:
@@ -235,9 +339,7 @@ class RunTracker:
 
     def __init__(self, max_runs: int = 10_000) -> None:
         self.max_runs = max_runs
-        # per run: the evaluator of each automation watching it (None: the
-        # automation's run filters exclude this run)
-        self._runs: OrderedDict[_RunKey, dict[str, Evaluator | None]] = OrderedDict()
+        self._runs: OrderedDict[_RunKey, _RunState] = OrderedDict()
         self._states: OrderedDict[_RunKey, RunState] = OrderedDict()
 
     def __len__(self) -> int:
@@ -248,43 +350,45 @@ class RunTracker:
         assert run is not None
         key = (run.entity, run.project, run.id)
         runs = self._runs
-        evaluators = runs.get(key)
-        if evaluators is None:
-            evaluators = runs[key] = {}
+        state = runs.get(key)
+        if state is None:
+            state = runs[key] = _RunState()
             if len(runs) > self.max_runs:
                 runs.popitem(last=False)
         else:
             runs.move_to_end(key)
+        if state.planned_for is not watched:
+            state.replan(watched, event)
+        plan = state.plan
         matches: list[Match] = []
         for name, value in event.metrics.items():
-            targets = watched.get(name)
-            if targets is None:
+            entries = plan.get(name)
+            if entries is None:
                 continue
             # inf - inf and nan - nan are nan: a float passes only when finite
-            if not (type(value) is float and value - value == 0.0) and not is_number(value):
-                logger.debug(
-                    "run %s: metric %r value %r ignored (not a finite number)", run.id, name, value
-                )
-                continue
-            number = float(value)
-            for target in targets:
-                evaluator = evaluators.get(target.key, _MISSING)
-                if evaluator is _MISSING:
-                    evaluator = evaluators[target.key] = self._evaluator(target, event)
-                if evaluator is None:
+            if type(value) is not float or value - value != 0.0:
+                number = as_number(value)
+                if number is None:
+                    logger.debug(
+                        "run %s: metric %r value %r ignored (not a finite number)",
+                        run.id,
+                        name,
+                        value,
+                    )
                     continue
-                reported = evaluator.push(number)
+                value = number
+            for push, target in entries:
+                reported = push(value)
                 if reported is not None:
                     condition = target.automation.event.condition  # type: ignore[attr-defined]
-                    values = {"metric_name": name, "metric_value": repr(reported)}
+                    values = {"metric_name": name, "metric_value": _report(reported)}
                     matches.append(Match(target, condition.event_type, MappingProxyType(values)))
         return matches
 
-    @staticmethod
-    def _evaluator(target: Target, event: Event) -> Evaluator | None:
-        run_filter = target.automation.event
-        assert isinstance(run_filter, OnRunMetric)
-        return evaluator_for(run_filter.condition) if run_filter.covers_run(event) else None
+    def evaluators(self, run: Run) -> list[Evaluator]:
+        """The live evaluators of a run (for tests and introspection)."""
+        state = self._runs.get((run.entity, run.project, run.id))
+        return [] if state is None else [e for e in state.evaluators.values() if e is not None]
 
     def on_state(self, event: Event) -> bool:
         """Note a run's state; True when it changed (a first report counts).

@@ -134,7 +134,12 @@ def _parse(cls: type[_E], field: str, value: Any) -> _E:
         raise ValidationError(f"event.condition.{field}", f"must be one of {choices}") from None
 
 
+_SYMBOLS = {">": Op.GT, ">=": Op.GTE, "<": Op.LT, "<=": Op.LTE, "==": Op.EQ, "!=": Op.NE}
+
+
 def _op(value: Op | str) -> Op:
+    if isinstance(value, str) and not isinstance(value, Op):
+        value = _SYMBOLS.get(value.strip(), value.lower())
     return _parse(Op, "op", value)
 
 
@@ -345,7 +350,11 @@ class _ZScore:
         raise ValidationError("event.condition.threshold", "use zscore(...) <= -t for a drop")
 
     def __le__(self, threshold: float) -> MetricZScore:
-        if self.direction is Direction.ANY or threshold >= 0:
+        if self.direction is Direction.ANY:
+            raise ValidationError(
+                "event.condition.threshold", "abs(zscore(...)) alerts on a large score: use >= t"
+            )
+        if threshold >= 0:
             raise ValidationError("event.condition.threshold", "use zscore(...) >= t for a rise")
         return MetricZScore(self.name, -threshold, self.window, Direction.DECREASE)
 
