@@ -3,8 +3,7 @@ with typed errors, and nothing stored when a check fails."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -30,16 +29,10 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[hw.Storage]:
-    key = hw.SecretKey.generate()
-    store: hw.Storage
-    if request.param == "memory":
-        store = hw.MemoryStorage(key=key)
-    else:
-        store = hw.SQLiteStorage(tmp_path / "x.db", key=key)
-    yield store
-    store.close()
+@pytest.fixture
+def storage(store: hw.Storage) -> hw.Storage:
+    """conftest's ``store``: every test here runs on both storages."""
+    return store
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 
 import hookwise as hw
 from hookwise.core import event_values
+from tests.conftest import alias_event
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -25,15 +26,7 @@ VERSION_STRING = "ml-team/model-registry/churn:v12"
 
 @pytest.fixture
 def event() -> hw.Event:
-    return hw.Event.artifact_alias_added(
-        entity="ml-team",
-        project="model-registry",
-        collection="churn",
-        version="v12",
-        alias="production",
-        author="alice",
-        metadata={"accuracy": 0.93},
-    )
+    return alias_event(metadata={"accuracy": 0.93})
 
 
 def render(name: str, event: hw.Event) -> Any:
