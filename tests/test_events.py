@@ -3,6 +3,8 @@ the right type and fields; runs and run states."""
 
 from __future__ import annotations
 
+import copy
+import pickle
 from types import MappingProxyType
 from typing import Any
 
@@ -162,6 +164,48 @@ def test_events_are_frozen() -> None:
     event = hw.Event.artifact_created(**WHERE, version="v1")
     with pytest.raises(AttributeError):
         event.alias = "production"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del event.alias
+    with pytest.raises(AttributeError):
+        event.anything_new = 1  # type: ignore[attr-defined]
+    assert event.alias == ""
+
+
+def test_an_event_id_is_made_once() -> None:
+    event = hw.Event.run_metrics(run(), {"loss": 0.1})
+    assert event.id == event.id
+    assert len(event.id) == 32
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        hw.Event.artifact_alias_added(**WHERE, version="v3", alias="production"),
+        hw.Event.run_metrics(run(), {"loss": 0.25}, step=7),
+    ],
+    ids=["artifact", "run"],
+)
+def test_repr_shows_every_field_set_or_default(event: hw.Event) -> None:
+    shown = repr(event)
+    assert shown.startswith("Event(type=<EventType.")
+    for field in ("entity", "collection", "alias", "metrics", "step", "state", "timestamp"):
+        assert f"{field}=" in shown
+    assert f"alias={event.alias!r}," in shown
+    assert f"step={event.step!r}," in shown
+
+
+def test_copies_and_pickles_keep_every_field() -> None:
+    event = hw.Event.run_metrics(run(), {"loss": 0.25}, step=7)
+    for clone in (copy.copy(event), pickle.loads(pickle.dumps(event))):
+        assert (clone.type, clone.run, clone.step, clone.timestamp, clone.id) == (
+            event.type,
+            event.run,
+            event.step,
+            event.timestamp,
+            event.id,
+        )
+        assert dict(clone.metrics) == {"loss": 0.25}
+        assert clone.alias == ""
 
 
 def test_event_type_renders_its_value() -> None:

@@ -170,7 +170,7 @@ class Core:
         """The automations ``event`` fires; pure once the index is fresh."""
         index = self._index if self._index is not None else self.refresh()
         with self._match_lock:  # run windows: threads of one training job may share us
-            return index.match(event, self._runs)
+            return list(index.match(event, self._runs))
 
     # -- event -> outbox -------------------------------------------------
 

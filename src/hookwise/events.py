@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -101,10 +101,13 @@ class Run:
     id: str = _name("run.id")
     name: str = attrs.field(default="", validator=lambda _i, _a, v: check_label("run.name", v))
     user: str = attrs.field(default="", validator=lambda _i, _a, v: check_label("run.user", v))
+    # what identifies a run to the evaluators, built once: the hot path reuses it
+    key: tuple[str, str, str] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.name:
             object.__setattr__(self, "name", self.id)
+        object.__setattr__(self, "key", (self.entity, self.project, self.id))
 
 
 def _frozen_metadata(value: object) -> Mapping[str, Any]:
@@ -118,9 +121,31 @@ def _frozen_metadata(value: object) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
 
 
-@attrs.frozen(slots=True, eq=False)
+_FIELDS = (
+    "type",
+    "entity",
+    "project",
+    "collection",
+    "version",
+    "author",
+    "alias",
+    "tag",
+    "metadata",
+    "run",
+    "metrics",
+    "step",
+    "state",
+    "timestamp",
+)
+
+
 class Event:
-    """One thing that happened. Build it with a constructor classmethod."""
+    """One thing that happened. Build it with a constructor classmethod.
+
+    Immutable. Not an attrs class: a run event is built on every training
+    step, so an event stores only the fields that are set and reads the
+    others from the class defaults below.
+    """
 
     type: EventType
     entity: str
@@ -132,11 +157,73 @@ class Event:
     tag: str = ""
     metadata: Mapping[str, Any] = _EMPTY
     run: Run | None = None
-    metrics: Mapping[str, float] = _EMPTY
+    metrics: Mapping[str, Any] = _EMPTY
     step: int | None = None
     state: RunState | None = None
-    _id: str = attrs.field(default="", repr=False)
-    timestamp: float = attrs.field(factory=time.time)
+    timestamp: float
+    _id: str = ""
+
+    def __init__(
+        self,
+        type: EventType,
+        entity: str,
+        project: str,
+        *,
+        collection: str = "",
+        version: str = "",
+        author: str = "",
+        alias: str = "",
+        tag: str = "",
+        metadata: Mapping[str, Any] = _EMPTY,
+        run: Run | None = None,
+        metrics: Mapping[str, Any] = _EMPTY,
+        step: int | None = None,
+        state: RunState | None = None,
+        timestamp: float | None = None,
+    ) -> None:
+        fields = {
+            "type": type,
+            "entity": entity,
+            "project": project,
+            "collection": collection,
+            "version": version,
+            "author": author,
+            "alias": alias,
+            "tag": tag,
+            "metadata": metadata,
+            "run": run,
+            "metrics": metrics,
+            "step": step,
+            "state": state,
+            "timestamp": time.time() if timestamp is None else timestamp,
+        }
+        object.__setattr__(self, "__dict__", fields)
+
+    @classmethod
+    def _fast(cls, fields: dict[str, Any]) -> Event:
+        """An event from already-checked fields; the rest keep their defaults."""
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", fields)
+        return event
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise attrs.exceptions.FrozenInstanceError
+
+    def __delattr__(self, name: str) -> None:
+        raise attrs.exceptions.FrozenInstanceError
+
+    def __reduce__(self) -> tuple[Callable[[dict[str, Any]], Event], tuple[dict[str, Any]]]:
+        # a read-only mapping does not pickle: send plain dicts, wrap them again;
+        # the id is fixed now so that a copy is the same event
+        fields = dict(self.__dict__, _id=self.id)
+        for name in ("metadata", "metrics"):
+            if name in fields:
+                fields[name] = dict(fields[name])
+        return _unpickle_event, (fields,)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"Event({shown})"
 
     @property
     def id(self) -> str:
@@ -346,14 +433,17 @@ class Event:
             raise ValidationError("metrics", f"must be a mapping, not {type(metrics).__name__}")
         if step is not None and (not isinstance(step, int) or isinstance(step, bool)):
             raise ValidationError("step", "must be an int or None")
-        return cls(
-            type=EventType.RUN_METRIC,
-            entity=run.entity,
-            project=run.project,
-            author=run.user,
-            run=run,
-            metrics=MappingProxyType(dict(metrics)),  # type: ignore[arg-type]
-            step=step,
+        return cls._fast(
+            {
+                "type": EventType.RUN_METRIC,
+                "entity": run.entity,
+                "project": run.project,
+                "author": run.user,
+                "run": run,
+                "metrics": MappingProxyType(dict(metrics)),
+                "step": step,
+                "timestamp": time.time(),
+            }
         )
 
     @classmethod
@@ -374,3 +464,10 @@ class Event:
             run=run,
             state=parsed,
         )
+
+
+def _unpickle_event(fields: dict[str, Any]) -> Event:
+    for name in ("metadata", "metrics"):
+        if name in fields:
+            fields[name] = MappingProxyType(fields[name])
+    return Event._fast(fields)

@@ -16,7 +16,7 @@ import logging
 import math
 import numbers
 from collections import OrderedDict, defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 
 import attrs
@@ -138,7 +138,11 @@ class _Average(Evaluator):
         if not full and len(values) < self.window:
             return None
         current = total / self.window
-        return self._edge(self.compare(current, self.threshold), current)
+        now_true = self.compare(current, self.threshold)
+        if now_true is self.was_true:
+            return None
+        self.was_true = now_true
+        return current if now_true else None
 
 
 class _Extreme(Evaluator):
@@ -169,7 +173,11 @@ class _Extreme(Evaluator):
         self.best = best
         if not full and len(values) < self.window:
             return None
-        return self._edge(self.compare(best, self.threshold), best)
+        now_true = self.compare(best, self.threshold)
+        if now_true is self.was_true:
+            return None
+        self.was_true = now_true
+        return best if now_true else None
 
 
 class _Change(Evaluator):
@@ -295,34 +303,31 @@ def _report(value: float) -> str:
 # -- per-run state ------------------------------------------------------------
 
 _RunKey = tuple[str, str, str]  # entity, project, run id
-_Plan = dict[str, tuple[tuple[Callable[[float], "float | None"], Target], ...]]
+_Plan = tuple[tuple[str, Callable[[float], "float | None"], Target], ...]
 
 
 class _RunState:
     """One run's evaluators (kept by automation key across index rebuilds),
-    and the plan built from them for the index in use: metric name -> the
-    ``push`` of each evaluator watching it."""
+    and the plan built from them for the index in use: for each evaluator
+    watching this run, the metric it reads and its ``push``."""
 
     __slots__ = ("evaluators", "plan", "planned_for")
 
     def __init__(self) -> None:
         self.evaluators: dict[str, Evaluator | None] = {}
-        self.plan: _Plan = {}
+        self.plan: _Plan = ()
         self.planned_for: object = None
 
     def replan(self, watched: Mapping[str, tuple[Target, ...]], event: Event) -> None:
-        plan: _Plan = {}
+        plan = []
         for name, targets in watched.items():
-            entries = []
             for target in targets:
                 evaluator = self.evaluators.get(target.key, _MISSING)
                 if evaluator is _MISSING:
                     evaluator = self.evaluators[target.key] = _evaluator(target, event)
                 if evaluator is not None:
-                    entries.append((evaluator.push, target))
-            if entries:
-                plan[name] = tuple(entries)
-        self.plan, self.planned_for = plan, watched
+                    plan.append((name, evaluator.push, target))
+        self.plan, self.planned_for = tuple(plan), watched
 
 
 def _evaluator(target: Target, event: Event) -> Evaluator | None:
@@ -345,10 +350,12 @@ class RunTracker:
     def __len__(self) -> int:
         return len(self._runs)
 
-    def on_metrics(self, event: Event, watched: Mapping[str, tuple[Target, ...]]) -> list[Match]:
+    def on_metrics(
+        self, event: Event, watched: Mapping[str, tuple[Target, ...]]
+    ) -> Sequence[Match]:
         run = event.run
         assert run is not None
-        key = (run.entity, run.project, run.id)
+        key = run.key
         runs = self._runs
         state = runs.get(key)
         if state is None:
@@ -359,12 +366,12 @@ class RunTracker:
             runs.move_to_end(key)
         if state.planned_for is not watched:
             state.replan(watched, event)
-        plan = state.plan
-        matches: list[Match] = []
-        for name, value in event.metrics.items():
-            entries = plan.get(name)
-            if entries is None:
-                continue
+        matches: list[Match] | None = None
+        get = event.metrics.get
+        for name, push, target in state.plan:
+            value = get(name)
+            if value is None:
+                continue  # not logged at this step
             # inf - inf and nan - nan are nan: a float passes only when finite
             if type(value) is not float or value - value != 0.0:
                 number = as_number(value)
@@ -377,17 +384,18 @@ class RunTracker:
                     )
                     continue
                 value = number
-            for push, target in entries:
-                reported = push(value)
-                if reported is not None:
-                    condition = target.automation.event.condition  # type: ignore[attr-defined]
-                    values = {"metric_name": name, "metric_value": _report(reported)}
-                    matches.append(Match(target, condition.event_type, MappingProxyType(values)))
-        return matches
+            reported = push(value)
+            if reported is not None:
+                condition = target.automation.event.condition  # type: ignore[attr-defined]
+                values = {"metric_name": name, "metric_value": _report(reported)}
+                if matches is None:
+                    matches = []
+                matches.append(Match(target, condition.event_type, MappingProxyType(values)))
+        return matches if matches is not None else ()
 
     def evaluators(self, run: Run) -> list[Evaluator]:
         """The live evaluators of a run (for tests and introspection)."""
-        state = self._runs.get((run.entity, run.project, run.id))
+        state = self._runs.get(run.key)
         return [] if state is None else [e for e in state.evaluators.values() if e is not None]
 
     def on_state(self, event: Event) -> bool:
@@ -396,7 +404,7 @@ class RunTracker:
         run, state = event.run, event.state
         assert run is not None
         assert state is not None
-        key = (run.entity, run.project, run.id)
+        key = run.key
         previous = self._states.pop(key, None)
         self._states[key] = state
         if len(self._states) > self.max_runs:
@@ -462,7 +470,7 @@ class Index:
                     targets.append(Target(automation, webhook, action.payload))
         return cls(targets, revision)
 
-    def match(self, event: Event, tracker: RunTracker) -> list[Match]:
+    def match(self, event: Event, tracker: RunTracker) -> Sequence[Match]:
         kind = event.type
         if kind is EventType.RUN_METRIC:
             watched = self._metrics.get((event.entity, event.project))
