@@ -89,12 +89,6 @@ class Evaluator:
     def push(self, value: float) -> float | None:
         raise NotImplementedError
 
-    def _edge(self, now_true: bool, report: float) -> float | None:
-        if now_true is self.was_true:
-            return None
-        self.was_true = now_true
-        return report if now_true else None
-
 
 class _Latest(Evaluator):
     """A threshold on the newest value: no window to keep."""
@@ -223,10 +217,13 @@ class _Change(Evaluator):
         before = self.prior_sum / self.prior_n
         delta = now - before
         if self.relative:
-            if before == 0:
-                return self._edge(False, now)  # no relative change from zero
-            delta /= abs(before)
-        return self._edge(self.reached(delta), now)
+            # no relative change from zero
+            delta = delta / abs(before) if before else 0.0
+        now_true = self.reached(delta)
+        if now_true is self.was_true:
+            return None
+        self.was_true = now_true
+        return now if now_true else None
 
 
 class _ZScore(Evaluator):
@@ -249,8 +246,10 @@ class _ZScore(Evaluator):
             mean = total / n
             variance = (squares - total * mean) / (n - 1)
             if variance > 1e-12 * (mean * mean if mean * mean > 1.0 else 1.0):
-                score = (value - mean) / math.sqrt(variance)
-                crossed = self._edge(self.reached(score), value)
+                now_true = self.reached((value - mean) / math.sqrt(variance))
+                if now_true is not self.was_true:
+                    self.was_true = now_true
+                    crossed = value if now_true else None
             else:
                 self.was_true = False  # a flat window has no z-score
             old = values[0]
@@ -370,10 +369,10 @@ class RunTracker:
         get = event.metrics.get
         for name, push, target in state.plan:
             value = get(name)
-            if value is None:
-                continue  # not logged at this step
             # inf - inf and nan - nan are nan: a float passes only when finite
             if type(value) is not float or value - value != 0.0:
+                if value is None:
+                    continue  # not logged at this step
                 number = as_number(value)
                 if number is None:
                     logger.debug(
