@@ -567,3 +567,57 @@ def test_no_secret_value_in_any_repr_or_error(admin: hw.Admin, storage: hw.Stora
     for text in shown:
         for value in VALUES:
             assert value not in text, text
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["ghp_token\n", "ghp token", "\tghp_token", "ghp_tøken", "ghp_\x00token"],
+    ids=["newline", "space", "tab", "non-ascii", "nul"],
+)
+def test_an_access_token_that_cannot_be_a_header_is_refused(
+    admin: hw.Admin, storage: hw.Storage, value: str
+) -> None:
+    admin.create_secret(secret(value=value))
+    admin.create_secret(secret(name="SIGNING_KEY", value="s3cr3t"))
+    with pytest.raises(hw.ValidationError, match="newline") as raised:
+        admin.create_webhook(webhook())
+    assert raised.value.field == "access_token"
+    assert value.strip() not in str(raised.value)
+    assert storage.list_webhooks(TEAM) == []
+
+
+def test_rotating_an_access_token_to_a_bad_value_is_refused(
+    admin: hw.Admin, storage: hw.Storage
+) -> None:
+    admin.create_secret(secret())
+    admin.create_secret(secret(name="SIGNING_KEY", value="s3cr3t"))
+    admin.create_webhook(webhook())
+    with pytest.raises(hw.ValidationError) as raised:
+        admin.update_secret(secret(value=ROTATED + "\n"))
+    assert raised.value.field == "access_token"
+    record = storage.get_secret(TEAM, "GITHUB_TOKEN")
+    assert record is not None
+    context = secret_context(TEAM, "GITHUB_TOKEN")
+    assert storage.key.decrypt(record.ciphertext, context=context) == TOKEN.encode()
+    # the same value is fine as a signing secret: only the header needs visible ASCII
+    admin.update_secret(secret(name="SIGNING_KEY", value="two words\n"))
+
+
+def test_a_signing_secret_that_cannot_sign_is_refused(admin: hw.Admin, storage: hw.Storage) -> None:
+    admin.create_secret(secret())
+    admin.create_secret(secret(name="SIGNING_KEY", value="whsec_not base64!"))
+    with pytest.raises(hw.ValidationError, match="base64") as raised:
+        admin.create_webhook(webhook())
+    assert raised.value.field == "secret"
+    assert storage.list_webhooks(TEAM) == []
+    admin.update_secret(secret(name="SIGNING_KEY", value="whsec_" + "QUJD"))
+    admin.create_webhook(webhook())
+    with pytest.raises(hw.ValidationError, match="base64"):
+        admin.update_secret(secret(name="SIGNING_KEY", value="whsec_%%%"))
+
+
+def test_a_secret_value_must_be_utf8() -> None:
+    with pytest.raises(hw.ValidationError) as raised:
+        secret(value="half a pair \ud800")
+    assert raised.value.field == "value"
+    assert "\ud800" not in str(raised.value)

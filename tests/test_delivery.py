@@ -15,6 +15,8 @@ import pytest
 import standardwebhooks
 
 import hookwise as hw
+from hookwise.core import scrub, secret_context
+from hookwise.storage.protocol import SecretRecord
 from tests.conftest import LOCAL, PUBLIC, SIGNING, TEAM, TOKEN, Receiver, alias_event, setup_team
 
 FAST = hw.RetryPolicy(max_attempts=3, base_delay=0.001, factor=1.0, jitter=False)
@@ -496,3 +498,59 @@ def test_a_rotated_secret_is_used_by_the_next_attempt(
     done = store.get_delivery(delivery.id)
     assert done is not None
     assert done.status is hw.DeliveryStatus.SUCCEEDED
+
+
+def test_a_stored_token_that_cannot_be_a_header_fails_without_leaking(
+    store: hw.Storage, make_dispatcher: Any
+) -> None:
+    setup_team(store, "https://hooks.example.com/x", network=PUBLIC)
+    context = secret_context(TEAM, "GITHUB_TOKEN")
+    sealed = store.key.encrypt(f"{TOKEN}\n".encode(), context=context)
+    record = SecretRecord(
+        team=TEAM, name="GITHUB_TOKEN", ciphertext=sealed, created_at=0, updated_at=0
+    )
+    store.put_secret(record, replace=True)  # behind Admin's back, which refuses it
+    recorder = Recorder()
+    dispatcher = make_dispatcher(store, network=PUBLIC, handler=recorder, retry=FAST)
+    [delivery] = dispatcher.handle(alias_event())
+    assert dispatcher.flush(timeout=10)
+    done = store.get_delivery(delivery.id)
+    assert done is not None
+    assert done.status is hw.DeliveryStatus.FAILED
+    assert done.attempts == 1  # no retry: it would fail the same way
+    assert "access_token" in (done.error or "")
+    assert recorder.requests == []
+    result = dispatcher.test_webhook(TEAM, "github-dispatch")
+    assert not result.ok
+    assert "access_token" in (result.error or "")
+    for shown in [done, *store.list_attempts(delivery.id), result]:
+        assert TOKEN not in repr(shown)
+
+
+def test_an_unexpected_error_fails_one_delivery_not_the_batch(
+    store: hw.Storage, make_dispatcher: Any
+) -> None:
+    setup_team(store, "https://hooks.example.com/x", network=PUBLIC)
+
+    def broken(host: str, port: int) -> list[str]:
+        raise RuntimeError(f"resolver bug, token {TOKEN}")
+
+    dispatcher = make_dispatcher(
+        store, network=hw.NetworkPolicy(resolver=broken), handler=Recorder(), retry=FAST
+    )
+    first = dispatcher.handle(alias_event())
+    second = dispatcher.handle(alias_event())
+    assert dispatcher.flush(timeout=10)
+    for delivery in first + second:
+        done = store.get_delivery(delivery.id)
+        assert done is not None
+        assert done.status is hw.DeliveryStatus.FAILED
+        assert done.error == "could not build the request: RuntimeError"
+
+
+def test_scrub_catches_escaped_forms() -> None:
+    token = 'tok\n"en'
+    text = f"bad header b'Bearer {token!r}' and {token.encode()!r} and {token}"
+    cleaned = scrub(text, [token])
+    assert "tok" not in cleaned
+    assert cleaned.count("[REDACTED]") == 3

@@ -8,14 +8,15 @@ values go in and never come out.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import attrs
 
-from hookwise.core import secret_context
+from hookwise.core import secret_context, token_problem
 from hookwise.errors import NotFoundError, ValidationError
 from hookwise.model import Automation, Secret, SendWebhook, Webhook
 from hookwise.network import NetworkPolicy
+from hookwise.signing import signing_key
 from hookwise.storage.protocol import Attempt, Delivery, DeliveryStatus, SecretRecord, Storage
 
 __all__ = ["Admin", "SecretInfo"]
@@ -33,6 +34,19 @@ class SecretInfo:
 
 def _info(record: SecretRecord) -> SecretInfo:
     return SecretInfo(record.team, record.name, record.created_at, record.updated_at)
+
+
+def _check_secret_roles(webhook: Webhook, values: Mapping[str, str]) -> None:
+    """Each secret in ``values`` that ``webhook`` uses must fit its role there,
+    so a bad value is refused now rather than failing every delivery later."""
+    token = values.get(webhook.access_token) if webhook.access_token is not None else None
+    if token is not None:
+        problem = token_problem(token)
+        if problem is not None:
+            raise ValidationError("access_token", f"secret {webhook.access_token!r} {problem}")
+    signing = values.get(webhook.secret) if webhook.secret is not None else None
+    if signing is not None:
+        signing_key(signing)
 
 
 class Admin:
@@ -71,6 +85,9 @@ class Admin:
         created = now
         if replace:
             created = self._secret_record(secret.team, secret.name).created_at
+            for webhook in self.storage.list_webhooks(secret.team):
+                if secret.name in webhook.secret_names:
+                    _check_secret_roles(webhook, {secret.name: secret.value})
         record = SecretRecord(
             team=secret.team,
             name=secret.name,
@@ -123,12 +140,21 @@ class Admin:
     def _check_webhook(self, webhook: Webhook) -> None:
         _expect(webhook, Webhook, "webhook")
         self.network.check_url(webhook.url, field="url")
+        values = {}
         for field in ("access_token", "secret"):
             name = getattr(webhook, field)
-            if name is not None and self.storage.get_secret(webhook.team, name) is None:
+            if name is None:
+                continue
+            record = self.storage.get_secret(webhook.team, name)
+            if record is None:
                 raise ValidationError(
                     field, f"secret {name!r} does not exist in team {webhook.team!r}"
                 )
+            plain = self.storage.key.decrypt(
+                record.ciphertext, context=secret_context(webhook.team, name)
+            )
+            values[name] = plain.decode()
+        _check_secret_roles(webhook, values)
 
     def get_webhook(self, team: str, name: str) -> Webhook:
         webhook = self.storage.get_webhook(team, name)

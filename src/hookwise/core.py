@@ -19,7 +19,13 @@ import attrs
 import httpx
 
 from hookwise._version import __version__
-from hookwise.errors import BlockedAddressError, HookwiseError, NotFoundError, UnsafeURLError
+from hookwise.errors import (
+    BlockedAddressError,
+    HookwiseError,
+    NotFoundError,
+    UnsafeURLError,
+    ValidationError,
+)
 from hookwise.events import Event, EventType
 from hookwise.matching import Index, Match, RunTracker
 from hookwise.model import Webhook
@@ -90,11 +96,27 @@ def describe(exc: BaseException) -> str:
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:
-    """Remove secret values from text we keep: a receiver may echo them back."""
+    """Remove secret values from text we keep: a receiver may echo them back,
+    and an error may quote one escaped (``repr`` of a str or of its bytes)."""
     for value in secrets:
-        if value in text:
-            text = text.replace(value, REDACTED)
+        for form in {value, repr(value)[1:-1], repr(value.encode("utf-8", "replace"))[2:-1]}:
+            if form and form in text:
+                text = text.replace(form, REDACTED)
     return text
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot go in an ``Authorization: Bearer`` header, if it cannot.
+
+    Checked before a request is built: the HTTP layer would otherwise refuse
+    the header with an error that quotes the token.
+    """
+    if not token.isascii() or not token.isprintable() or " " in token:
+        return (
+            "must be visible ASCII characters with no spaces or line breaks"
+            " (a value read from a file often ends with a newline)"
+        )
+    return None
 
 
 @attrs.frozen(slots=True)
@@ -297,14 +319,20 @@ class Core:
             return Job(claim, None, f"webhook {delivery.webhook!r} no longer exists")
         if not webhook.enabled:
             return Job(claim, None, f"webhook {delivery.webhook!r} is disabled")
+        secrets: dict[str, str] = {}
         try:
             secrets = self.webhook_secrets(webhook)
             body = self.storage.key.decrypt(claim.sealed_body, context=body_context(delivery.id))
             request = self.build_request(webhook, body, delivery.message_id, secrets)
         except (HookwiseError, httpx.InvalidURL) as exc:
-            return Job(claim, None, str(exc))
+            return Job(claim, None, scrub(str(exc), list(secrets.values())))
         except OSError as exc:  # DNS failed: transient, like a refused connection
             return Job(claim, None, describe(exc), retryable=True)
+        except Exception as exc:  # one bad row must not stall the rest of the batch
+            logger.error(
+                "delivery %s: could not build the request (%s)", delivery.id, type(exc).__name__
+            )
+            return Job(claim, None, f"could not build the request: {type(exc).__name__}")
         return Job(claim, request, None, tuple(set(secrets.values())))
 
     def build_request(
@@ -318,7 +346,11 @@ class Core:
         )
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if webhook.access_token is not None:
-            headers["Authorization"] = f"Bearer {secrets[ACCESS_TOKEN]}"
+            token = secrets[ACCESS_TOKEN]
+            problem = token_problem(token)
+            if problem is not None:
+                raise ValidationError("access_token", f"secret {webhook.access_token!r} {problem}")
+            headers["Authorization"] = f"Bearer {token}"
         if webhook.secret is not None and webhook.signing:
             headers.update(
                 sign(
@@ -461,7 +493,7 @@ class Core:
         body = template.render(values, secrets=secrets)
         try:
             request = self.build_request(webhook, body, new_message_id(), secrets)
-        except (BlockedAddressError, UnsafeURLError, OSError) as exc:
+        except (BlockedAddressError, UnsafeURLError, ValidationError, OSError) as exc:
             return TestPlan(None, display, scrubbed, exc)
         return TestPlan(request, display, scrubbed)
 

@@ -290,7 +290,10 @@ def as_number(value: object) -> float | None:
     inf, bools, text. NumPy scalars are numbers too."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):  # an int beyond float range, an odd Real
+        return None
     return number if math.isfinite(number) else None
 
 

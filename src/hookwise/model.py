@@ -99,6 +99,10 @@ class Secret:
             raise ValidationError("value", "must be a non-empty string")
         if len(value) > MAX_SECRET_VALUE:
             raise ValidationError("value", f"must be at most {MAX_SECRET_VALUE} characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("value", "is not encodable as UTF-8") from None
 
 
 def check_webhook_name(field: str, value: object) -> str:
