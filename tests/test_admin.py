@@ -621,3 +621,15 @@ def test_a_secret_value_must_be_utf8() -> None:
         secret(value="half a pair \ud800")
     assert raised.value.field == "value"
     assert "\ud800" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [({"limit": "10"}, "limit"), ({"limit": -1}, "limit"), ({"status": "FAILED"}, "status")],
+)
+def test_delivery_history_queries_are_checked(
+    admin: hw.Admin, options: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(hw.ValidationError) as raised:
+        admin.deliveries(**options)
+    assert raised.value.field == field

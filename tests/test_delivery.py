@@ -554,3 +554,24 @@ def test_scrub_catches_escaped_forms() -> None:
     cleaned = scrub(text, [token])
     assert "tok" not in cleaned
     assert cleaned.count("[REDACTED]") == 3
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"concurrency": 0}, "concurrency"),
+        ({"concurrency": "4"}, "concurrency"),
+        ({"concurrency": 2.5}, "concurrency"),
+        ({"timeout": -1}, "timeout"),
+        ({"timeout": "10"}, "timeout"),
+        ({"poll_interval": -0.1}, "poll_interval"),
+        ({"refresh_interval": None}, "refresh_interval"),
+    ],
+)
+@pytest.mark.parametrize("shell", [hw.Dispatcher, hw.AsyncDispatcher])
+def test_dispatcher_options_are_checked(
+    store: hw.Storage, shell: Any, options: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(hw.ValidationError) as raised:
+        shell(store, **options)
+    assert raised.value.field == field

@@ -269,6 +269,7 @@ def test_run_metrics_keeps_non_finite_values_for_the_evaluators_to_skip() -> Non
         ((run(), {"loss": 1.0}), {"step": 1.5}, "step"),
         ((run(), {"loss": 1.0}), {"step": True}, "step"),
         ((run(), {"loss": 1.0}), {"step": "3"}, "step"),
+        ((run(), {"loss": 1.0}), {"step": -5}, "step"),
     ],
 )
 def test_run_metrics_checks_its_input(args: tuple[Any, ...], kwargs: Any, field: str) -> None:
@@ -318,3 +319,22 @@ def test_run_state_needs_a_run() -> None:
     with pytest.raises(hw.ValidationError) as info:
         hw.Event.run_state("3kd9x", hw.RunState.FAILED)  # type: ignore[arg-type]
     assert info.value.field == "run"
+
+
+@pytest.mark.parametrize(
+    ("make", "missing"),
+    [
+        (lambda: hw.Event.artifact_created(**WHERE, version=""), "version"),
+        (lambda: hw.Event.artifact_linked(**WHERE, version=""), "version"),
+        (lambda: hw.Event.artifact_alias_added(**WHERE, version="v1", alias=""), "alias"),
+        (lambda: hw.Event.artifact_alias_added(**WHERE, version="", alias="prod"), "version"),
+        (lambda: hw.Event.artifact_tag_added(**WHERE, version="v1", tag=""), "tag"),
+        (lambda: hw.Event.artifact_tag_removed(**WHERE, version="v1", tag=""), "tag"),
+        (lambda: hw.Event.collection_tag_added(**WHERE, tag=""), "tag"),
+        (lambda: hw.Event.collection_tag_removed(**WHERE, tag=""), "tag"),
+    ],
+)
+def test_artifact_events_need_what_they_are_about(make: Any, missing: str) -> None:
+    with pytest.raises(hw.ValidationError, match="required") as raised:
+        make()
+    assert raised.value.field == missing

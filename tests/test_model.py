@@ -265,6 +265,7 @@ def test_scope_names_are_checked() -> None:
     refused("scope.project", hw.Scope.registry, TEAM, "")
     refused("scope.collection", hw.Scope.collection, TEAM, "p", "has space")
     refused("scope.collection", hw.Scope, hw.ScopeKind.PROJECT, TEAM, "p", "c")
+    refused("scope.kind", hw.Scope, "bogus", TEAM, "p")
 
 
 # -- actions ------------------------------------------------------------------

@@ -253,6 +253,10 @@ class Admin:
         limit: int = 100,
     ) -> list[Delivery]:
         """Executions, newest first, as W&B's history shows them."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValidationError("limit", "must be an int >= 0")
+        if status is not None and not isinstance(status, DeliveryStatus):
+            raise ValidationError("status", "must be a hookwise.DeliveryStatus")
         return self.storage.list_deliveries(
             team=team, automation=automation, status=status, limit=limit
         )

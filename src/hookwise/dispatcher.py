@@ -17,7 +17,7 @@ from types import TracebackType
 import httpx
 
 from hookwise.core import RESPONSE_BYTES, Core, Job, TestResult
-from hookwise.errors import DispatcherClosedError
+from hookwise.errors import DispatcherClosedError, ValidationError
 from hookwise.events import Event
 from hookwise.network import NetworkPolicy
 from hookwise.retry import RetryPolicy
@@ -26,6 +26,13 @@ from hookwise.storage.protocol import Delivery, Storage
 __all__ = ["BaseDispatcher", "Dispatcher"]
 
 logger = logging.getLogger("hookwise")
+
+
+def _check_option(name: str, value: object, *, least: float, integer: bool = False) -> None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not value >= least:
+        kind = "an int" if integer else "a number"
+        raise ValidationError(name, f"must be {kind} >= {least:g}")
 
 
 class BaseDispatcher:
@@ -43,8 +50,10 @@ class BaseDispatcher:
         refresh_interval: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+        _check_option("concurrency", concurrency, integer=True, least=1)
+        _check_option("timeout", timeout, least=0.001)
+        _check_option("poll_interval", poll_interval, least=0.0)
+        _check_option("refresh_interval", refresh_interval, least=0.0)
         self._core = Core(
             storage,
             network=network,

@@ -139,6 +139,16 @@ _FIELDS = (
 )
 
 
+# what an artifact event cannot do without (every other one needs a version)
+_REQUIRED = {
+    EventType.ADD_ARTIFACT_ALIAS: ("version", "alias"),
+    EventType.ADD_ARTIFACT_TAG: ("version", "tag"),
+    EventType.REMOVE_ARTIFACT_TAG: ("version", "tag"),
+    EventType.ADD_COLLECTION_TAG: ("tag",),
+    EventType.REMOVE_COLLECTION_TAG: ("tag",),
+}
+
+
 class Event:
     """One thing that happened. Build it with a constructor classmethod.
 
@@ -256,7 +266,7 @@ class Event:
         tag: str = "",
         metadata: Mapping[str, Any] | None = None,
     ) -> Event:
-        return cls(
+        event = cls(
             type=type,
             entity=check_name("entity", entity),
             project=check_name("project", project),
@@ -267,6 +277,10 @@ class Event:
             tag=check_label("tag", tag),
             metadata=_frozen_metadata(metadata),
         )
+        for field in _REQUIRED.get(type, ("version",)):
+            if not getattr(event, field):
+                raise ValidationError(field, f"is required for a {type.value} event")
+        return event
 
     @classmethod
     def artifact_created(
@@ -431,8 +445,8 @@ class Event:
             raise ValidationError("run", f"must be a hookwise.Run, not {type(run).__name__}")
         if not isinstance(metrics, Mapping):
             raise ValidationError("metrics", f"must be a mapping, not {type(metrics).__name__}")
-        if step is not None and (not isinstance(step, int) or isinstance(step, bool)):
-            raise ValidationError("step", "must be an int or None")
+        if step is not None and (not isinstance(step, int) or isinstance(step, bool) or step < 0):
+            raise ValidationError("step", "must be an int >= 0, or None")
         return cls._fast(
             {
                 "type": EventType.RUN_METRIC,

@@ -176,6 +176,13 @@ class ScopeKind(str, enum.Enum):
     COLLECTION = "collection"
 
 
+def _scope_kind(value: object) -> ScopeKind:
+    try:
+        return ScopeKind(value)
+    except ValueError:
+        raise ValidationError("scope.kind", "must be project, registry or collection") from None
+
+
 @attrs.frozen(slots=True)
 class Scope:
     """What an automation watches: a project, a registry, or one collection.
@@ -187,7 +194,7 @@ class Scope:
     collection in it, future ones included.
     """
 
-    kind: ScopeKind = attrs.field(converter=ScopeKind)
+    kind: ScopeKind = attrs.field(converter=_scope_kind)
     entity: str = attrs.field(validator=lambda _i, _a, v: check_name("scope.entity", v))
     project_name: str = attrs.field(validator=lambda _i, _a, v: check_name("scope.project", v))
     collection_name: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import math
 import operator
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar
@@ -106,8 +107,12 @@ def _window(field: str) -> Callable[[object, object, Any], None]:
 
 def _number(field: str) -> Callable[[object, object, Any], None]:
     def check(_i: object, _a: object, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise ValidationError(f"event.condition.{field}", "must be a number")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not math.isfinite(value))
+        ):
+            raise ValidationError(f"event.condition.{field}", "must be a finite number")
 
     return check
 
@@ -345,11 +350,13 @@ class _ZScore:
         return attrs.evolve(self, direction=Direction.ANY)
 
     def __ge__(self, threshold: float) -> MetricZScore:
+        _number("threshold")(self, None, threshold)
         if self.direction is Direction.ANY or threshold >= 0:
             return MetricZScore(self.name, threshold, self.window, self.direction)
         raise ValidationError("event.condition.threshold", "use zscore(...) <= -t for a drop")
 
     def __le__(self, threshold: float) -> MetricZScore:
+        _number("threshold")(self, None, threshold)
         if self.direction is Direction.ANY:
             raise ValidationError(
                 "event.condition.threshold", "abs(zscore(...)) alerts on a large score: use >= t"

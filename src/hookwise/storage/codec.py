@@ -40,6 +40,7 @@ from hookwise.model import (
     OnRemoveCollectionTag,
     OnUnlinkArtifact,
     Scope,
+    ScopeKind,
     SendWebhook,
     Webhook,
 )
@@ -227,12 +228,9 @@ def _encode_scope(scope: Scope) -> dict[str, Any]:
 
 def _decode_scope(value: object) -> Scope:
     fields = _take(_object(value, "scope"), "scope", ("kind", "entity", "project"), ("collection",))
-    try:
-        return Scope(fields["kind"], fields["entity"], fields["project"], fields.get("collection"))
-    except ValueError as exc:
-        if isinstance(exc, ValidationError):
-            raise
-        raise _fail("scope", f"unknown kind {fields['kind']!r}") from None
+    if fields["kind"] not in {kind.value for kind in ScopeKind}:
+        raise _fail("scope", f"unknown kind {fields['kind']!r}")
+    return Scope(fields["kind"], fields["entity"], fields["project"], fields.get("collection"))
 
 
 def _encode_action(action: Action) -> dict[str, Any]:
