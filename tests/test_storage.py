@@ -31,7 +31,7 @@ from hookwise.runs import MetricChange, MetricThreshold, MetricZScore, OnRunMetr
 from hookwise.signing import Scheme
 from hookwise.storage import codec
 from hookwise.storage.memory import MemoryStorage
-from hookwise.storage.protocol import DeliveryStatus
+from hookwise.storage.protocol import DeliveryStatus, RunWindow
 from hookwise.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
 from hookwise.testing import (
     T0,
@@ -194,6 +194,24 @@ def test_schema_and_pragmas(db: Path, key: SecretKey) -> None:
         ).fetchall()
     conn.close()
     assert any("deliveries_due" in str(row) for row in plan)
+
+
+def test_a_version_1_file_is_upgraded_in_place(db: Path, key: SecretKey) -> None:
+    with SQLiteStorage(db, key=key) as store:
+        store.put_webhook(make_webhook(), replace=False)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE windows")  # what hookwise 0.1 wrote
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    window = RunWindow("ml-team/p/r1", "ml-team\x00a\x00c", "{}", 1.0)
+    with SQLiteStorage(db, key=key) as store:
+        assert store.get_webhook("ml-team", "hook") is not None
+        store.save_windows([window])
+    with SQLiteStorage(db, key=key) as store:  # and not upgraded twice
+        assert store.load_windows("ml-team/p/r1") == [window]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    conn.close()
 
 
 def test_newer_schema_is_refused(db: Path, key: SecretKey) -> None:

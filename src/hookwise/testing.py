@@ -48,6 +48,7 @@ from hookwise.storage.protocol import (
     Claim,
     Delivery,
     DeliveryStatus,
+    RunWindow,
     SecretRecord,
     Storage,
 )
@@ -708,3 +709,26 @@ class StorageContract:
         for thread in threads:
             thread.join()
         assert sorted(results) == [False] * 7 + [True]
+
+    def test_windows_are_saved_replaced_and_deleted_per_run(self, storage: Storage) -> None:
+        run, other = "ml-team/training/run-1", "ml-team/training/run-2"
+        storage.save_windows(
+            [
+                RunWindow(run, "ml-team\x00a\x00cond", '{"on": false, "values": [1.0]}', T0),
+                RunWindow(run, "ml-team\x00b\x00cond", '{"on": true, "values": []}', T0),
+                RunWindow(other, "ml-team\x00a\x00cond", '{"on": false, "values": [9.0]}', T0),
+            ]
+        )
+        storage.save_windows(
+            [RunWindow(run, "ml-team\x00a\x00cond", '{"on": true, "values": [1.0, 2.0]}', T0 + 1)]
+        )
+        saved = sorted(storage.load_windows(run), key=lambda w: w.automation)
+        assert saved == [
+            RunWindow(run, "ml-team\x00a\x00cond", '{"on": true, "values": [1.0, 2.0]}', T0 + 1),
+            RunWindow(run, "ml-team\x00b\x00cond", '{"on": true, "values": []}', T0),
+        ]
+        storage.delete_windows(run)
+        storage.delete_windows("ml-team/training/never-seen")
+        assert storage.load_windows(run) == []
+        assert [w.state for w in storage.load_windows(other)] == ['{"on": false, "values": [9.0]}']
+        storage.save_windows([])

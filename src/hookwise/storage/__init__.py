@@ -6,6 +6,7 @@ from hookwise.storage.protocol import (
     Claim,
     Delivery,
     DeliveryStatus,
+    RunWindow,
     SecretRecord,
     Storage,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "MemoryStorage",
+    "RunWindow",
     "SQLiteStorage",
     "SecretRecord",
     "Storage",

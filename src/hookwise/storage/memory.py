@@ -12,7 +12,14 @@ import attrs
 from hookwise.crypto import SecretKey
 from hookwise.errors import AlreadyExistsError, NotFoundError
 from hookwise.model import Automation, Webhook
-from hookwise.storage.protocol import Attempt, Claim, Delivery, DeliveryStatus, SecretRecord
+from hookwise.storage.protocol import (
+    Attempt,
+    Claim,
+    Delivery,
+    DeliveryStatus,
+    RunWindow,
+    SecretRecord,
+)
 
 __all__ = ["MemoryStorage"]
 
@@ -38,6 +45,7 @@ class MemoryStorage:
         self._leases: dict[str, tuple[str, float]] = {}
         self._attempts: dict[str, list[Attempt]] = {}
         self._fired: dict[tuple[str, str], float] = {}
+        self._windows: dict[str, dict[str, RunWindow]] = {}
 
     def __repr__(self) -> str:
         automations, deliveries = len(self._automations), len(self._deliveries)
@@ -236,6 +244,19 @@ class MemoryStorage:
                 return False
             self._fired[(automation, run_id)] = now
             return True
+
+    def save_windows(self, windows: Sequence[RunWindow]) -> None:
+        with self._lock:
+            for window in windows:
+                self._windows.setdefault(window.run, {})[window.automation] = window
+
+    def load_windows(self, run: str) -> list[RunWindow]:
+        with self._lock:
+            return list(self._windows.get(run, {}).values())
+
+    def delete_windows(self, run: str) -> None:
+        with self._lock:
+            self._windows.pop(run, None)
 
     def close(self) -> None:
         """Nothing to release."""

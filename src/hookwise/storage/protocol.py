@@ -23,9 +23,26 @@ __all__ = [
     "Claim",
     "Delivery",
     "DeliveryStatus",
+    "RunWindow",
     "SecretRecord",
     "Storage",
 ]
+
+
+@attrs.frozen(slots=True)
+class RunWindow:
+    """One automation's metric window for one run, saved so that a restart
+    goes on from it instead of waiting for the window to fill again.
+
+    ``automation`` names the automation and its condition: a changed
+    condition does not pick up a window kept for the old one. ``state`` is
+    JSON the evaluator wrote and reads back; storages keep it as it is.
+    """
+
+    run: str  # entity/project/run id
+    automation: str
+    state: str
+    saved_at: float
 
 
 class DeliveryStatus(str, enum.Enum):
@@ -213,6 +230,18 @@ class Storage(Protocol):
         """Atomically: if ``automation`` (``team/name``) has not fired for
         ``run_id`` within ``cooldown`` seconds before ``now``, record ``now``
         and return True; else change nothing and return False."""
+        ...
+
+    def save_windows(self, windows: Sequence[RunWindow]) -> None:
+        """Insert or replace each window, keyed by (``run``, ``automation``)."""
+        ...
+
+    def load_windows(self, run: str) -> list[RunWindow]:
+        """The windows saved for ``run``, in no particular order."""
+        ...
+
+    def delete_windows(self, run: str) -> None:
+        """Forget a run's windows (it ended); unknown runs are no error."""
         ...
 
     def close(self) -> None: ...

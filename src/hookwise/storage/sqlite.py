@@ -33,11 +33,18 @@ from hookwise.storage.codec import (
     webhook_from_json,
     webhook_to_json,
 )
-from hookwise.storage.protocol import Attempt, Claim, Delivery, DeliveryStatus, SecretRecord
+from hookwise.storage.protocol import (
+    Attempt,
+    Claim,
+    Delivery,
+    DeliveryStatus,
+    RunWindow,
+    SecretRecord,
+)
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStorage"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Kept in ``PRAGMA user_version``; a file from a newer hookwise is refused."""
 
 _UNFINISHED = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
@@ -130,6 +137,19 @@ CREATE TABLE triggers (
 ) WITHOUT ROWID;
 """
 
+# what each version adds to the one before; a new file runs them all
+_MIGRATIONS = {
+    2: """
+CREATE TABLE windows (
+    run TEXT NOT NULL,
+    automation TEXT NOT NULL,
+    state TEXT NOT NULL,
+    saved_at REAL NOT NULL,
+    PRIMARY KEY (run, automation)
+) WITHOUT ROWID;
+""",
+}
+
 _DELIVERY_COLUMNS = (
     "id, message_id, team, webhook, automation, event_type, event_id, created_at, display, "
     "url, status, attempts, next_attempt_at, response_status, response_body, error, finished_at"
@@ -200,16 +220,19 @@ class SQLiteStorage:
         conn.execute("PRAGMA synchronous = NORMAL")
         with self._write() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version > SCHEMA_VERSION:
+            if version > SCHEMA_VERSION:
                 raise HookwiseError(
                     f"{self._path}: schema version {version} is newer than this hookwise "
                     f"supports ({SCHEMA_VERSION}); upgrade hookwise"
                 )
+            scripts = [] if version else [_SCHEMA]
+            scripts += [_MIGRATIONS[v] for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1)]
+            for script in scripts:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            if version != SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({self._path!r})"
@@ -545,6 +568,26 @@ class SQLiteStorage:
                 (automation, run_id, now),
             )
             return True
+
+    def save_windows(self, windows: Sequence[RunWindow]) -> None:
+        if not windows:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO windows (run, automation, state, saved_at) "
+                "VALUES (?, ?, ?, ?)",
+                [(w.run, w.automation, w.state, w.saved_at) for w in windows],
+            )
+
+    def load_windows(self, run: str) -> list[RunWindow]:
+        rows = self._read(
+            "SELECT run, automation, state, saved_at FROM windows WHERE run = ?", (run,)
+        )
+        return [RunWindow(*row) for row in rows]
+
+    def delete_windows(self, run: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM windows WHERE run = ?", (run,))
 
     def close(self) -> None:
         """Close the connection; further calls fail. Closing twice is harmless."""
