@@ -400,10 +400,32 @@ def test_cooldown_survives_a_restart(tmp_path: Path, make_dispatcher: Any) -> No
 
     reopened = hw.SQLiteStorage(path, key=key)
     second = make_dispatcher(reopened, network=PUBLIC, worker=False)
-    # a fresh process has fresh windows: the crossing is seen again, the cooldown holds
+    # the run's window and its cooldown both carry over
     assert second.handle(hw.Event.run_metrics(RUN, {"loss": 5.0})) == []
     other = hw.Run(entity=TEAM, project="training", id="run-2")
     assert len(second.handle(hw.Event.run_metrics(other, {"loss": 5.0}))) == 1
+    second.close(timeout=0)
+    reopened.close()
+
+
+def test_windows_survive_a_restart(tmp_path: Path, make_dispatcher: Any) -> None:
+    key, path = hw.SecretKey.generate(), tmp_path / "runs.db"
+    store = hw.SQLiteStorage(path, key=key)
+    run_setup(store, hw.OnRunMetric(hw.RunMetric("loss").avg(3) > 5), None)
+    first = make_dispatcher(store, network=PUBLIC, worker=False, refresh_interval=3600.0)
+    for loss in (9.0, 9.0):
+        assert first.handle(hw.Event.run_metrics(RUN, {"loss": loss})) == []
+    first.close(timeout=0)  # saves what moved since the last refresh
+    store.close()
+
+    reopened = hw.SQLiteStorage(path, key=key)
+    second = make_dispatcher(reopened, network=PUBLIC, worker=False)
+    # the third value completes the window of three the first process began
+    [fired] = second.handle(hw.Event.run_metrics(RUN, {"loss": 9.0}))
+    assert fired.automation == "watch"
+    assert reopened.load_windows("ml-team/training/run-1") != []
+    second.handle(hw.Event.run_state(RUN, "FINISHED"))
+    assert reopened.load_windows("ml-team/training/run-1") == []
     second.close(timeout=0)
     reopened.close()
 
@@ -529,3 +551,72 @@ def test_evaluators_agree_with_a_plain_recomputation(condition: Any, series: lis
         return [None if v is None else round(v, 9) for v in values]
 
     assert rounded(crossings(condition, series)) == rounded(reference(condition, series))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    condition=conditions,
+    series=st.lists(st.integers(-10, 10).map(float), max_size=40),
+    cut=st.integers(0, 40),
+)
+def test_a_saved_window_goes_on_where_it_stopped(
+    condition: Any, series: list[float], cut: int
+) -> None:
+    whole = evaluator_for(condition)
+    expected = [whole.push(v) for v in series][cut:]
+    before = evaluator_for(condition)
+    for value in series[:cut]:
+        before.push(value)
+    after = evaluator_for(condition)
+    after.load(before.save())
+    assert [after.push(v) for v in series[cut:]] == expected
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        "not json",
+        "[]",
+        '{"on": true}',
+        '{"on": 1, "values": []}',
+        '{"on": true, "values": [1e999]}',
+    ],
+)
+def test_a_saved_window_that_does_not_parse_starts_afresh(
+    state: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    evaluator = evaluator_for(T("loss", 2, agg="AVERAGE", window=2))
+    evaluator.load(state)
+    assert "could not be read" in caplog.text
+    assert [evaluator.push(v) for v in (3.0, 3.0)] == [None, 3.0]
+
+
+def test_the_tracker_saves_what_moved_and_loads_it_back() -> None:
+    index = index_of(hw.OnRunMetric(T("loss", 5, agg="AVERAGE", window=3)))
+    tracker = RunTracker()
+    for _ in range(2):
+        assert fired(index, tracker, hw.Event.run_metrics(RUN, {"loss": 9.0})) == []
+    saved = {(run, automation): state for run, automation, state in tracker.checkpoint()}
+    assert tracker.checkpoint() == []  # nothing moved since
+
+    def load(run: tuple[str, str, str]) -> dict[str, str]:
+        return {automation: state for (r, automation), state in saved.items() if r == run}
+
+    later = RunTracker(load=load)
+    assert fired(index, later, hw.Event.run_metrics(RUN, {"loss": 9.0})) == [
+        ("a0", "RUN_METRIC", "9.0")
+    ]
+    # a changed condition does not take the window kept for the old one
+    changed = index_of(hw.OnRunMetric(T("loss", 4, agg="AVERAGE", window=3)))
+    assert fired(changed, RunTracker(load=load), hw.Event.run_metrics(RUN, {"loss": 9.0})) == []
+
+
+def test_evicted_runs_are_saved_and_ended_runs_are_not() -> None:
+    index = index_of(hw.OnRunMetric(T("loss", 5)))
+    tracker = RunTracker(max_runs=1)
+    runs = [hw.Run(entity=TEAM, project="training", id=f"run-{i}") for i in range(3)]
+    for run in runs:
+        fired(index, tracker, hw.Event.run_metrics(run, {"loss": 1.0}))
+    fired(index, tracker, hw.Event.run_state(runs[2], "FAILED"))
+    assert len(tracker) == 0
+    assert sorted(run[2] for run, _, _ in tracker.checkpoint()) == ["run-0", "run-1"]

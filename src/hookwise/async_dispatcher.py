@@ -19,7 +19,7 @@ import httpx
 
 from hookwise.core import RESPONSE_BYTES, Job, TestResult
 from hookwise.dispatcher import BaseDispatcher
-from hookwise.events import Event
+from hookwise.events import Event, EventType
 from hookwise.network import NetworkPolicy
 from hookwise.retry import RetryPolicy
 from hookwise.storage.protocol import Delivery, Storage
@@ -91,6 +91,8 @@ class AsyncDispatcher(BaseDispatcher):
         if core.needs_refresh():
             await asyncio.to_thread(core.refresh)
         matches = core.match(event)
+        if event.type is EventType.RUN_STATE:
+            await asyncio.to_thread(core.run_ended, event)
         if not matches:
             return []
         deliveries = await asyncio.to_thread(core.enqueue, event, matches)
@@ -158,6 +160,7 @@ class AsyncDispatcher(BaseDispatcher):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await asyncio.to_thread(self._core.save_windows)
         await self._client.aclose()
         left, _ = await asyncio.to_thread(self.storage.outstanding)
         return self._closed_with(left)

@@ -26,14 +26,21 @@ from hookwise.errors import (
     UnsafeURLError,
     ValidationError,
 )
-from hookwise.events import Event, EventType
+from hookwise.events import Event, EventType, RunState
 from hookwise.matching import Index, Match, RunTracker
 from hookwise.model import Webhook
 from hookwise.network import NetworkPolicy
 from hookwise.retry import Outcome, RetryPolicy, classify, parse_retry_after
 from hookwise.runs import RunFilter
 from hookwise.signing import new_message_id, sign
-from hookwise.storage.protocol import Attempt, Claim, Delivery, DeliveryStatus, Storage
+from hookwise.storage.protocol import (
+    Attempt,
+    Claim,
+    Delivery,
+    DeliveryStatus,
+    RunWindow,
+    Storage,
+)
 from hookwise.template import ACCESS_TOKEN, Template, compile_template
 
 __all__ = [
@@ -165,7 +172,7 @@ class Core:
         self.lease = lease
         self.clock = clock
         self._index: Index | None = None
-        self._runs = RunTracker()
+        self._runs = RunTracker(load=self._saved_windows)
         self._match_lock = threading.Lock()
         self._next_check = 0.0
         self._secrets: dict[tuple[str, str], str] = {}
@@ -176,7 +183,8 @@ class Core:
         return self._index is None or time.monotonic() >= self._next_check
 
     def refresh(self) -> Index:
-        """Rebuild the index if the storage's revision moved since the last build."""
+        """Rebuild the index if the storage's revision moved since the last
+        build, and save the run windows that moved since the last refresh."""
         revision = self.storage.revision()
         self._next_check = time.monotonic() + self.refresh_interval
         if self._index is None or self._index.revision != revision:
@@ -186,7 +194,36 @@ class Core:
                 webhooks.update(((w.team, w.name), w) for w in self.storage.list_webhooks(team))
             self._index = Index.build(automations, webhooks, revision)
             self._secrets.clear()
+        self.save_windows()
         return self._index
+
+    # -- run windows across restarts ---------------------------------------
+
+    def _saved_windows(self, run: tuple[str, str, str]) -> Mapping[str, str]:
+        try:
+            saved = self.storage.load_windows("/".join(run))
+        except Exception:  # a storage hiccup must not stop training: start afresh
+            logger.warning("could not load the saved windows of run %s", run[2], exc_info=True)
+            return {}
+        return {window.automation: window.state for window in saved}
+
+    def save_windows(self) -> None:
+        """Save the windows that moved since the last save (a few per run)."""
+        with self._match_lock:
+            moved = self._runs.checkpoint()
+        if moved:
+            now = self.clock()
+            self.storage.save_windows(
+                [
+                    RunWindow("/".join(run), automation, state, now)
+                    for run, automation, state in moved
+                ]
+            )
+
+    def run_ended(self, event: Event) -> None:
+        """A run that finished or failed logs no more metrics: forget its windows."""
+        if event.run is not None and event.state not in (None, RunState.RUNNING):
+            self.storage.delete_windows("/".join(event.run.key))
 
     def match(self, event: Event) -> list[Match]:
         """The automations ``event`` fires; pure once the index is fresh."""
@@ -301,6 +338,8 @@ class Core:
             index = self.refresh()
         with self._match_lock:
             matches = index.match(event, self._runs)
+        if event.type is EventType.RUN_STATE:
+            self.run_ended(event)
         return self.enqueue(event, matches) if matches else []
 
     # -- outbox -> requests ----------------------------------------------

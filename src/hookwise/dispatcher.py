@@ -222,6 +222,7 @@ class Dispatcher(BaseDispatcher):
             self._thread.join(timeout)
         self._pool.shutdown(wait=True)
         self._client.close()
+        self._core.save_windows()
         return self._closed_with(self.storage.outstanding()[0])
 
     # -- the worker ------------------------------------------------------

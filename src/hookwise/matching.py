@@ -12,6 +12,7 @@ recently seen runs are forgotten first; a run that ends is dropped).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import numbers
@@ -89,6 +90,30 @@ class Evaluator:
     def push(self, value: float) -> float | None:
         raise NotImplementedError
 
+    def kept(self) -> list[float]:
+        """The values kept, oldest first: what a restart needs to go on."""
+        return []
+
+    def refill(self, values: list[float]) -> None:
+        """Take back what :meth:`kept` gave, into an empty evaluator."""
+
+    def save(self) -> str:
+        return json.dumps({"on": self.was_true, "values": self.kept()})
+
+    def load(self, state: str) -> None:
+        """Go on from a saved state; one that does not parse is dropped, and
+        the window fills again as if new."""
+        try:
+            document = json.loads(state)
+            on, values = document["on"], [float(v) for v in document["values"]]
+            if not isinstance(on, bool) or not all(math.isfinite(v) for v in values):
+                raise ValueError("not a saved window")
+        except (ValueError, TypeError, KeyError):
+            logger.warning("a saved metric window could not be read; starting it afresh")
+            return
+        self.was_true = on
+        self.refill(values)
+
 
 class _Latest(Evaluator):
     """A threshold on the newest value: no window to keep."""
@@ -118,6 +143,13 @@ class _Average(Evaluator):
         self.total = 0.0
         self.compare = condition.op.compare
         self.threshold = condition.threshold
+
+    def kept(self) -> list[float]:
+        return list(self.values)
+
+    def refill(self, values: list[float]) -> None:
+        self.values.extend(values)
+        self.total = math.fsum(self.values)
 
     def push(self, value: float) -> float | None:
         values = self.values
@@ -153,6 +185,13 @@ class _Extreme(Evaluator):
         self.best = math.nan
         self.compare = condition.op.compare
         self.threshold = condition.threshold
+
+    def kept(self) -> list[float]:
+        return list(self.values)
+
+    def refill(self, values: list[float]) -> None:
+        self.values.extend(values)
+        self.best = self.pick(self.values) if self.values else math.nan
 
     def push(self, value: float) -> float | None:
         values = self.values
@@ -196,6 +235,16 @@ class _Change(Evaluator):
         self.reached = _reached(condition.direction, condition.amount)
         self.relative = condition.kind is ChangeKind.RELATIVE
 
+    def kept(self) -> list[float]:
+        return [*self.prior, *self.current]
+
+    def refill(self, values: list[float]) -> None:
+        # the current window fills first; older values have moved to the prior one
+        split = max(len(values) - self.current_n, 0)
+        self.prior.extend(values[:split])
+        self.current.extend(values[split:])
+        self.prior_sum, self.current_sum = math.fsum(self.prior), math.fsum(self.current)
+
     def push(self, value: float) -> float | None:
         current, prior = self.current, self.prior
         if len(current) == self.current_n:
@@ -236,6 +285,14 @@ class _ZScore(Evaluator):
         self.total = 0.0
         self.squares = 0.0
         self.reached = _reached(condition.direction, condition.threshold)
+
+    def kept(self) -> list[float]:
+        return list(self.values)
+
+    def refill(self, values: list[float]) -> None:
+        self.values.extend(values)
+        self.total = math.fsum(self.values)
+        self.squares = math.fsum(v * v for v in self.values)
 
     def push(self, value: float) -> float | None:
         values = self.values
@@ -311,14 +368,19 @@ _Plan = tuple[tuple[str, Callable[[float], "float | None"], Target], ...]
 class _RunState:
     """One run's evaluators (kept by automation key across index rebuilds),
     and the plan built from them for the index in use: for each evaluator
-    watching this run, the metric it reads and its ``push``."""
+    watching this run, the metric it reads and its ``push``. ``saved`` holds
+    the windows a storage kept from before a restart, until an evaluator
+    takes its own; ``dirty`` says the windows moved since the last save."""
 
-    __slots__ = ("evaluators", "plan", "planned_for")
+    __slots__ = ("dirty", "ended", "evaluators", "plan", "planned_for", "saved")
 
-    def __init__(self) -> None:
+    def __init__(self, saved: Mapping[str, str]) -> None:
         self.evaluators: dict[str, Evaluator | None] = {}
         self.plan: _Plan = ()
         self.planned_for: object = None
+        self.saved = dict(saved)
+        self.dirty = False
+        self.ended = False
 
     def replan(self, watched: Mapping[str, tuple[Target, ...]], event: Event) -> None:
         plan = []
@@ -327,6 +389,9 @@ class _RunState:
                 evaluator = self.evaluators.get(target.key, _MISSING)
                 if evaluator is _MISSING:
                     evaluator = self.evaluators[target.key] = _evaluator(target, event)
+                    saved = self.saved.pop(target.key, None)
+                    if evaluator is not None and saved is not None:
+                        evaluator.load(saved)
                 if evaluator is not None:
                     plan.append((name, evaluator.push, target))
         self.plan, self.planned_for = tuple(plan), watched
@@ -339,15 +404,44 @@ def _evaluator(target: Target, event: Event) -> Evaluator | None:
     return evaluator_for(run_filter.condition) if run_filter.covers_run(event) else None
 
 
+def _nothing_saved(run: _RunKey) -> Mapping[str, str]:
+    return {}
+
+
 class RunTracker:
-    """Windows and last states of the runs seen lately, at most ``max_runs``."""
+    """Windows and last states of the runs seen lately, at most ``max_runs``.
 
-    __slots__ = ("_runs", "_states", "max_runs")
+    ``load`` gives the windows saved for a run (automation key -> state) the
+    first time the run is seen; :meth:`checkpoint` gives back what changed
+    since, for the caller to save.
+    """
 
-    def __init__(self, max_runs: int = 10_000) -> None:
+    __slots__ = ("_dirty", "_load", "_runs", "_states", "max_runs")
+
+    def __init__(
+        self,
+        max_runs: int = 10_000,
+        *,
+        load: Callable[[_RunKey], Mapping[str, str]] = _nothing_saved,
+    ) -> None:
         self.max_runs = max_runs
+        self._load = load
         self._runs: OrderedDict[_RunKey, _RunState] = OrderedDict()
         self._states: OrderedDict[_RunKey, RunState] = OrderedDict()
+        self._dirty: list[tuple[_RunKey, _RunState]] = []
+
+    def checkpoint(self) -> list[tuple[_RunKey, str, str]]:
+        """(run, automation key, state) for each window that moved since the
+        last checkpoint; a run evicted since is included, an ended one not."""
+        rows = []
+        for key, state in self._dirty:
+            state.dirty = False
+            if not state.ended:
+                for automation, evaluator in state.evaluators.items():
+                    if evaluator is not None:
+                        rows.append((key, automation, evaluator.save()))
+        self._dirty = []
+        return rows
 
     def __len__(self) -> int:
         return len(self._runs)
@@ -361,11 +455,14 @@ class RunTracker:
         runs = self._runs
         state = runs.get(key)
         if state is None:
-            state = runs[key] = _RunState()
+            state = runs[key] = _RunState(self._load(key))
             if len(runs) > self.max_runs:
-                runs.popitem(last=False)
+                runs.popitem(last=False)  # if dirty, still saved at the next checkpoint
         else:
             runs.move_to_end(key)
+        if not state.dirty:
+            state.dirty = True
+            self._dirty.append((key, state))
         if state.planned_for is not watched:
             state.replan(watched, event)
         matches: list[Match] | None = None
@@ -412,7 +509,9 @@ class RunTracker:
         if len(self._states) > self.max_runs:
             self._states.popitem(last=False)
         if state is not RunState.RUNNING:
-            self._runs.pop(key, None)
+            ended = self._runs.pop(key, None)
+            if ended is not None:
+                ended.ended = True
         return previous is not state
 
 
