@@ -620,3 +620,14 @@ def test_evicted_runs_are_saved_and_ended_runs_are_not() -> None:
     fired(index, tracker, hw.Event.run_state(runs[2], "FAILED"))
     assert len(tracker) == 0
     assert sorted(run[2] for run, _, _ in tracker.checkpoint()) == ["run-0", "run-1"]
+
+
+def test_the_least_recently_logged_run_is_evicted_first() -> None:
+    index = index_of(hw.OnRunMetric(T("loss", 5, agg="AVERAGE", window=2)))
+    tracker = RunTracker(max_runs=2)
+    a, b, c = (hw.Run(entity=TEAM, project="training", id=name) for name in "abc")
+    for run in (a, b, a, a, c):  # a is used after b, so b is the one to go
+        index.match(hw.Event.run_metrics(run, {"loss": 9.0}), tracker)
+    assert tracker.evaluators(a)
+    assert not tracker.evaluators(b)
+    assert tracker.evaluators(c)

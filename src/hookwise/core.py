@@ -102,6 +102,10 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+_monotonic = time.monotonic
+_RUN_STATE = EventType.RUN_STATE  # a global is quicker to reach than an enum member
+
+
 def scrub(text: str, secrets: Sequence[str]) -> str:
     """Remove secret values from text we keep: a receiver may echo them back,
     and an error may quote one escaped (``repr`` of a str or of its bytes)."""
@@ -334,11 +338,11 @@ class Core:
         and the index's lookups, nothing else.
         """
         index = self._index
-        if index is None or time.monotonic() >= self._next_check:
+        if index is None or _monotonic() >= self._next_check:
             index = self.refresh()
         with self._match_lock:
             matches = index.match(event, self._runs)
-        if event.type is EventType.RUN_STATE:
+        if event.type is _RUN_STATE:
             self.run_ended(event)
         return self.enqueue(event, matches) if matches else []
 

@@ -42,6 +42,7 @@ __all__ = ["Evaluator", "Index", "Match", "RunTracker", "Target", "evaluator_for
 logger = logging.getLogger("hookwise")
 
 _NO_VALUES: Mapping[str, str] = MappingProxyType({})
+_RUN_METRIC = EventType.RUN_METRIC  # a global is quicker to reach than an enum member
 _RESUM_EVERY = 4096  # re-add running sums from scratch this often: float drift stays tiny
 
 
@@ -416,7 +417,7 @@ class RunTracker:
     since, for the caller to save.
     """
 
-    __slots__ = ("_dirty", "_load", "_runs", "_states", "max_runs")
+    __slots__ = ("_dirty", "_load", "_newest", "_runs", "_states", "max_runs")
 
     def __init__(
         self,
@@ -429,6 +430,7 @@ class RunTracker:
         self._runs: OrderedDict[_RunKey, _RunState] = OrderedDict()
         self._states: OrderedDict[_RunKey, RunState] = OrderedDict()
         self._dirty: list[tuple[_RunKey, _RunState]] = []
+        self._newest: _RunKey | None = None  # the key moved to the end of _runs last
 
     def checkpoint(self) -> list[tuple[_RunKey, str, str]]:
         """(run, automation key, state) for each window that moved since the
@@ -458,8 +460,9 @@ class RunTracker:
             state = runs[key] = _RunState(self._load(key))
             if len(runs) > self.max_runs:
                 runs.popitem(last=False)  # if dirty, still saved at the next checkpoint
-        else:
+        elif key is not self._newest:  # a training loop logs one run: already the newest
             runs.move_to_end(key)
+        self._newest = key
         if not state.dirty:
             state.dirty = True
             self._dirty.append((key, state))
@@ -573,7 +576,7 @@ class Index:
 
     def match(self, event: Event, tracker: RunTracker) -> Sequence[Match]:
         kind = event.type
-        if kind is EventType.RUN_METRIC:
+        if kind is _RUN_METRIC:
             watched = self._metrics.get((event.entity, event.project))
             return tracker.on_metrics(event, watched) if watched else []
         if kind is EventType.RUN_STATE:
