@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from hookwise.core import secret_context, token_problem
+from hookwise.core import check_access_token, secret_context, unseal_secret
 from hookwise.errors import NotFoundError, ValidationError
 from hookwise.model import Automation, Secret, SendWebhook, Webhook
 from hookwise.network import NetworkPolicy
@@ -39,11 +39,8 @@ def _info(record: SecretRecord) -> SecretInfo:
 def _check_secret_roles(webhook: Webhook, values: Mapping[str, str]) -> None:
     """Each secret in ``values`` that ``webhook`` uses must fit its role there,
     so a bad value is refused now rather than failing every delivery later."""
-    token = values.get(webhook.access_token) if webhook.access_token is not None else None
-    if token is not None:
-        problem = token_problem(token)
-        if problem is not None:
-            raise ValidationError("access_token", f"secret {webhook.access_token!r} {problem}")
+    if webhook.access_token is not None and webhook.access_token in values:
+        check_access_token(webhook.access_token, values[webhook.access_token])
     signing = values.get(webhook.secret) if webhook.secret is not None else None
     if signing is not None:
         signing_key(signing)
@@ -150,10 +147,7 @@ class Admin:
                 raise ValidationError(
                     field, f"secret {name!r} does not exist in team {webhook.team!r}"
                 )
-            plain = self.storage.key.decrypt(
-                record.ciphertext, context=secret_context(webhook.team, name)
-            )
-            values[name] = plain.decode()
+            values[name] = unseal_secret(self.storage, record)
         _check_secret_roles(webhook, values)
 
     def get_webhook(self, team: str, name: str) -> Webhook:

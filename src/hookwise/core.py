@@ -39,6 +39,7 @@ from hookwise.storage.protocol import (
     Delivery,
     DeliveryStatus,
     RunWindow,
+    SecretRecord,
     Storage,
 )
 from hookwise.template import ACCESS_TOKEN, Template, compile_template
@@ -116,18 +117,24 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def token_problem(token: str) -> str | None:
-    """Why ``token`` cannot go in an ``Authorization: Bearer`` header, if it cannot.
+def check_access_token(name: str, token: str) -> None:
+    """Refuse a token that cannot go in an ``Authorization: Bearer`` header.
 
-    Checked before a request is built: the HTTP layer would otherwise refuse
-    the header with an error that quotes the token.
+    Checked before a request is built, never quoting the value: the HTTP
+    layer would refuse the header with an error that quotes the token.
     """
     if not token.isascii() or not token.isprintable() or " " in token:
-        return (
-            "must be visible ASCII characters with no spaces or line breaks"
-            " (a value read from a file often ends with a newline)"
+        raise ValidationError(
+            "access_token",
+            f"secret {name!r} must be visible ASCII characters with no spaces or line"
+            " breaks (a value read from a file often ends with a newline)",
         )
-    return None
+
+
+def unseal_secret(storage: Storage, record: SecretRecord) -> str:
+    return storage.key.decrypt(
+        record.ciphertext, context=secret_context(record.team, record.name)
+    ).decode()
 
 
 @attrs.frozen(slots=True)
@@ -243,8 +250,7 @@ class Core:
             record = self.storage.get_secret(team, name)
             if record is None:
                 raise NotFoundError("secret", f"{team}/{name}")
-            plain = self.storage.key.decrypt(record.ciphertext, context=secret_context(team, name))
-            value = self._secrets[(team, name)] = plain.decode()
+            value = self._secrets[(team, name)] = unseal_secret(self.storage, record)
         return value
 
     def webhook_secrets(self, webhook: Webhook) -> dict[str, str]:
@@ -390,9 +396,7 @@ class Core:
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if webhook.access_token is not None:
             token = secrets[ACCESS_TOKEN]
-            problem = token_problem(token)
-            if problem is not None:
-                raise ValidationError("access_token", f"secret {webhook.access_token!r} {problem}")
+            check_access_token(webhook.access_token, token)
             headers["Authorization"] = f"Bearer {token}"
         if webhook.secret is not None and webhook.signing:
             headers.update(
