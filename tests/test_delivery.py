@@ -556,6 +556,25 @@ def test_scrub_catches_escaped_forms() -> None:
     assert cleaned.count("[REDACTED]") == 3
 
 
+@pytest.mark.parametrize("value", ['s3cr"t-VALUE-99', "pässwörd-1234", "a\\b\tc"])
+def test_scrub_catches_a_secret_echoed_inside_json(value: str) -> None:
+    for echoed in (json.dumps({"key": value}), json.dumps({"key": value}, ensure_ascii=False)):
+        cleaned = scrub(f"bad payload: {echoed}", [value])
+        assert cleaned == 'bad payload: {"key": "[REDACTED]"}'
+
+
+def test_a_secret_across_the_history_cap_is_not_kept_in_part(
+    store: hw.Storage, make_dispatcher: Any
+) -> None:
+    setup_team(store, "https://hooks.example.com/x", network=PUBLIC)
+    echo = Recorder(httpx.Response(400, text="x" * 8185 + TOKEN))  # the cap is 8192
+    dispatcher = make_dispatcher(store, network=PUBLIC, handler=echo, retry=FAST)
+    [delivery] = dispatcher.handle(alias_event())
+    assert dispatcher.flush(timeout=10)
+    [attempt] = store.list_attempts(delivery.id)
+    assert attempt.response_body == "x" * 8185 + "[REDACT"
+
+
 @pytest.mark.parametrize(
     ("options", "field"),
     [

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from hypothesis import strategies as st
 
 import hookwise as hw
 from hookwise.matching import Index, RunTracker, evaluator_for
+from hookwise.storage import RunWindow
 from tests.conftest import PUBLIC, TEAM
 
 NAN, INF = math.nan, math.inf
@@ -596,8 +600,8 @@ def test_the_tracker_saves_what_moved_and_loads_it_back() -> None:
     tracker = RunTracker()
     for _ in range(2):
         assert fired(index, tracker, hw.Event.run_metrics(RUN, {"loss": 9.0})) == []
-    saved = {(run, automation): state for run, automation, state in tracker.checkpoint()}
-    assert tracker.checkpoint() == []  # nothing moved since
+    saved = {(run, automation): state for run, automation, state in tracker.checkpoint().rows}
+    assert tracker.checkpoint().rows == []  # nothing moved since
 
     def load(run: tuple[str, str, str]) -> dict[str, str]:
         return {automation: state for (r, automation), state in saved.items() if r == run}
@@ -619,7 +623,7 @@ def test_evicted_runs_are_saved_and_ended_runs_are_not() -> None:
         fired(index, tracker, hw.Event.run_metrics(run, {"loss": 1.0}))
     fired(index, tracker, hw.Event.run_state(runs[2], "FAILED"))
     assert len(tracker) == 0
-    assert sorted(run[2] for run, _, _ in tracker.checkpoint()) == ["run-0", "run-1"]
+    assert sorted(run[2] for run, _, _ in tracker.checkpoint().rows) == ["run-0", "run-1"]
 
 
 def test_the_least_recently_logged_run_is_evicted_first() -> None:
@@ -631,3 +635,120 @@ def test_the_least_recently_logged_run_is_evicted_first() -> None:
     assert tracker.evaluators(a)
     assert not tracker.evaluators(b)
     assert tracker.evaluators(c)
+
+
+class PausingStorage(hw.MemoryStorage):
+    """Holds the first ``save_windows`` until released, as a slow database would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.pause = True
+
+    def save_windows(self, windows: Sequence[RunWindow]) -> None:
+        if self.pause:
+            self.pause = False
+            self.entered.set()
+            assert self.release.wait(10)
+        super().save_windows(windows)
+
+
+def _windowed(store: hw.Storage) -> hw.Dispatcher:
+    run_setup(store, hw.OnRunMetric(hw.RunMetric("loss").avg(3) > 5), None)
+    return hw.Dispatcher(store, network=PUBLIC, worker=False, refresh_interval=3600.0)
+
+
+def _in_background(work: Callable[[], object]) -> threading.Thread:
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
+
+
+def test_a_save_under_way_does_not_bring_back_an_ended_run() -> None:
+    store = PausingStorage()
+    dispatcher = _windowed(store)
+    dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0}))
+    saving = _in_background(dispatcher._core.save_windows)  # the worker's refresh, say
+    assert store.entered.wait(10)  # it holds a snapshot taken before the run ended
+    ending = _in_background(lambda: dispatcher.handle(hw.Event.run_state(RUN, "FINISHED")))
+    time.sleep(0.2)  # without ordering, the delete would land now, before the save
+    store.release.set()
+    saving.join(10)
+    ending.join(10)
+    assert store.load_windows("ml-team/training/run-1") == []
+    dispatcher.close()
+
+
+def test_an_older_snapshot_never_lands_after_a_newer_one() -> None:
+    store = PausingStorage()
+    dispatcher = _windowed(store)
+    dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0}))
+    first = _in_background(dispatcher._core.save_windows)
+    assert store.entered.wait(10)
+    dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0}))
+    second = _in_background(dispatcher._core.save_windows)
+    time.sleep(0.2)
+    store.release.set()
+    first.join(10)
+    second.join(10)
+    [saved] = store.load_windows("ml-team/training/run-1")
+    assert json.loads(saved.state)["values"] == [9.0, 9.0]
+    dispatcher.close()
+
+
+class FlakyWindows(hw.MemoryStorage):
+    """Window writes fail while ``broken`` is set."""
+
+    broken = True
+
+    def save_windows(self, windows: Sequence[RunWindow]) -> None:
+        if self.broken:
+            raise OSError("database is locked")
+        super().save_windows(windows)
+
+    def delete_windows(self, run: str) -> None:
+        if self.broken:
+            raise OSError("database is locked")
+        super().delete_windows(run)
+
+
+def test_window_writes_that_fail_do_not_stop_training(caplog: pytest.LogCaptureFixture) -> None:
+    store = FlakyWindows()
+    run_setup(store, hw.OnRunState(states=["FAILED"]), None)
+    admin = hw.Admin(store, network=PUBLIC)
+    admin.create_automation(
+        hw.Automation(
+            name="avg",
+            scope=hw.Scope.project(TEAM, "training"),
+            event=hw.OnRunMetric(hw.RunMetric("loss").avg(3) > 5),
+            action=hw.DoNothing(),
+        )
+    )
+    dispatcher = hw.Dispatcher(store, network=PUBLIC, worker=False, refresh_interval=0.0)
+    for _ in range(2):
+        assert dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0})) == []
+    assert "could not save run windows" in caplog.text
+    store.broken = False
+    dispatcher._core.save_windows()  # the next save carries what the failed ones held
+    [saved] = store.load_windows("ml-team/training/run-1")
+    assert json.loads(saved.state)["values"] == [9.0, 9.0]
+
+    store.broken = True
+    [alert] = dispatcher.handle(hw.Event.run_state(RUN, "FAILED"))  # the alert still goes out
+    assert alert.automation == "watch"
+    assert "could not delete the windows" in caplog.text
+    dispatcher.close()
+
+
+def test_an_evicted_run_takes_up_its_pending_windows() -> None:
+    index = index_of(hw.OnRunMetric(T("loss", 5, agg="AVERAGE", window=2)))
+    tracker = RunTracker(max_runs=1)  # nothing saved: only the pending state can carry over
+    a, b = (hw.Run(entity=TEAM, project="training", id=name) for name in "ab")
+    fired(index, tracker, hw.Event.run_metrics(a, {"loss": 9.0}))
+    fired(index, tracker, hw.Event.run_metrics(b, {"loss": 9.0}))  # evicts a
+    assert fired(index, tracker, hw.Event.run_metrics(a, {"loss": 9.0})) == [
+        ("a0", "RUN_METRIC", "9.0")
+    ]
+    fired(index, tracker, hw.Event.run_metrics(b, {"loss": 1.0}))  # evicts a again
+    fired(index, tracker, hw.Event.run_state(a, "FINISHED"))  # ended while evicted
+    assert [run[2] for run, _, _ in tracker.checkpoint().rows] == ["b"]

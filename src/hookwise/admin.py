@@ -41,9 +41,8 @@ def _check_secret_roles(webhook: Webhook, values: Mapping[str, str]) -> None:
     so a bad value is refused now rather than failing every delivery later."""
     if webhook.access_token is not None and webhook.access_token in values:
         check_access_token(webhook.access_token, values[webhook.access_token])
-    signing = values.get(webhook.secret) if webhook.secret is not None else None
-    if signing is not None:
-        signing_key(signing)
+    if webhook.secret is not None and webhook.signing and webhook.secret in values:
+        signing_key(values[webhook.secret])  # only a webhook that signs needs a key
 
 
 class Admin:

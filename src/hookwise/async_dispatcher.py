@@ -91,11 +91,9 @@ class AsyncDispatcher(BaseDispatcher):
         if core.needs_refresh():
             await asyncio.to_thread(core.refresh)
         matches = core.match(event)
+        deliveries = await asyncio.to_thread(core.enqueue, event, matches) if matches else []
         if event.type is EventType.RUN_STATE:
             await asyncio.to_thread(core.run_ended, event)
-        if not matches:
-            return []
-        deliveries = await asyncio.to_thread(core.enqueue, event, matches)
         if deliveries:
             wake.set()
         return deliveries

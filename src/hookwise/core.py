@@ -9,6 +9,7 @@ async shell calls it from a thread).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -89,12 +90,11 @@ def event_values(event: Event, event_type: EventType) -> dict[str, str]:
 
 
 def decode_body(data: bytes, encoding: str | None) -> str:
-    """A response body as text for the history, capped at RESPONSE_CAP characters."""
+    """A response body as text; the caller scrubs it, then caps it."""
     try:
-        text = data.decode(encoding or "utf-8", errors="replace")
+        return data.decode(encoding or "utf-8", errors="replace")
     except LookupError:  # the receiver named a charset Python does not know
-        text = data.decode("utf-8", errors="replace")
-    return text[:RESPONSE_CAP]
+        return data.decode("utf-8", errors="replace")
 
 
 def describe(exc: BaseException) -> str:
@@ -109,9 +109,17 @@ _RUN_STATE = EventType.RUN_STATE  # a global is quicker to reach than an enum me
 
 def scrub(text: str, secrets: Sequence[str]) -> str:
     """Remove secret values from text we keep: a receiver may echo them back,
-    and an error may quote one escaped (``repr`` of a str or of its bytes)."""
+    as they are or escaped in JSON (the body it got is JSON), and an error may
+    quote one escaped as Python does (``repr`` of a str or of its bytes)."""
     for value in secrets:
-        for form in {value, repr(value)[1:-1], repr(value.encode("utf-8", "replace"))[2:-1]}:
+        forms = {
+            value,
+            json.dumps(value)[1:-1],
+            json.dumps(value, ensure_ascii=False)[1:-1],
+            repr(value)[1:-1],
+            repr(value.encode("utf-8", "replace"))[2:-1],
+        }
+        for form in sorted(forms, key=len, reverse=True):  # longest first: one may hold another
             if form and form in text:
                 text = text.replace(form, REDACTED)
     return text
@@ -185,6 +193,7 @@ class Core:
         self._index: Index | None = None
         self._runs = RunTracker(load=self._saved_windows)
         self._match_lock = threading.Lock()
+        self._windows_lock = threading.Lock()  # orders saves and deletes of run windows
         self._next_check = 0.0
         self._secrets: dict[tuple[str, str], str] = {}
 
@@ -219,22 +228,41 @@ class Core:
         return {window.automation: window.state for window in saved}
 
     def save_windows(self) -> None:
-        """Save the windows that moved since the last save (a few per run)."""
-        with self._match_lock:
-            moved = self._runs.checkpoint()
-        if moved:
+        """Save the windows that moved since the last save (a few per run).
+
+        One save at a time, and deletes wait for it: a snapshot taken before
+        a run ended, or before a newer snapshot, must not land after it. A
+        failed save is logged and tried again at the next one; training goes on.
+        """
+        with self._windows_lock:
+            with self._match_lock:
+                checkpoint = self._runs.checkpoint()
+            if not checkpoint.rows:
+                return
             now = self.clock()
-            self.storage.save_windows(
-                [
-                    RunWindow("/".join(run), automation, state, now)
-                    for run, automation, state in moved
-                ]
-            )
+            try:
+                self.storage.save_windows(
+                    [
+                        RunWindow("/".join(run), automation, state, now)
+                        for run, automation, state in checkpoint.rows
+                    ]
+                )
+            except Exception:
+                logger.warning("could not save run windows; will try again", exc_info=True)
+                with self._match_lock:
+                    self._runs.retry_later(checkpoint)
 
     def run_ended(self, event: Event) -> None:
         """A run that finished or failed logs no more metrics: forget its windows."""
-        if event.run is not None and event.state not in (None, RunState.RUNNING):
-            self.storage.delete_windows("/".join(event.run.key))
+        if event.run is None or event.state in (None, RunState.RUNNING):
+            return
+        with self._windows_lock:
+            try:
+                self.storage.delete_windows("/".join(event.run.key))
+            except Exception:  # the rows stay; the run's next start loads them
+                logger.warning(
+                    "could not delete the windows of run %s", event.run.id, exc_info=True
+                )
 
     def match(self, event: Event) -> list[Match]:
         """The automations ``event`` fires; pure once the index is fresh."""
@@ -348,9 +376,10 @@ class Core:
             index = self.refresh()
         with self._match_lock:
             matches = index.match(event, self._runs)
+        deliveries = self.enqueue(event, matches) if matches else []
         if event.type is _RUN_STATE:
             self.run_ended(event)
-        return self.enqueue(event, matches) if matches else []
+        return deliveries
 
     # -- outbox -> requests ----------------------------------------------
 
@@ -452,7 +481,8 @@ class Core:
             elapsed=elapsed,
             url=str(job.request.url) if job.request is not None else delivery.url,
             response_status=status_code,
-            response_body=None if body is None else scrub(body[:RESPONSE_CAP], job.secrets),
+            # scrubbed whole, then capped: a cap first could keep half a secret
+            response_body=None if body is None else scrub(body, job.secrets)[:RESPONSE_CAP],
             error=None if error is None else scrub(error, job.secrets),
         )
         recorded = self.storage.record_attempt(
@@ -579,7 +609,7 @@ class TestPlan:
             ok=response.is_success,
             status_code=response.status_code,
             headers={k: scrub(v, self.secrets) for k, v in response.headers.items()},
-            body=scrub(decode_body(body, response.charset_encoding), self.secrets),
+            body=scrub(decode_body(body, response.charset_encoding), self.secrets)[:RESPONSE_CAP],
             elapsed=elapsed,
             error=None if response.is_success else f"HTTP {response.status_code}",
             request_body=self.display,

@@ -37,7 +37,7 @@ from hookwise.runs import (
 )
 from hookwise.template import Template
 
-__all__ = ["Evaluator", "Index", "Match", "RunTracker", "Target", "evaluator_for"]
+__all__ = ["Checkpoint", "Evaluator", "Index", "Match", "RunTracker", "Target", "evaluator_for"]
 
 logger = logging.getLogger("hookwise")
 
@@ -373,7 +373,7 @@ class _RunState:
     the windows a storage kept from before a restart, until an evaluator
     takes its own; ``dirty`` says the windows moved since the last save."""
 
-    __slots__ = ("dirty", "ended", "evaluators", "plan", "planned_for", "saved")
+    __slots__ = ("dirty", "evaluators", "plan", "planned_for", "saved")
 
     def __init__(self, saved: Mapping[str, str]) -> None:
         self.evaluators: dict[str, Evaluator | None] = {}
@@ -381,7 +381,6 @@ class _RunState:
         self.planned_for: object = None
         self.saved = dict(saved)
         self.dirty = False
-        self.ended = False
 
     def replan(self, watched: Mapping[str, tuple[Target, ...]], event: Event) -> None:
         plan = []
@@ -409,12 +408,23 @@ def _nothing_saved(run: _RunKey) -> Mapping[str, str]:
     return {}
 
 
+@attrs.frozen(slots=True)
+class Checkpoint:
+    """What :meth:`RunTracker.checkpoint` took: the runs, and the rows to
+    save for them as (run, automation key, state)."""
+
+    taken: Mapping[_RunKey, _RunState]
+    rows: list[tuple[_RunKey, str, str]]
+
+
 class RunTracker:
     """Windows and last states of the runs seen lately, at most ``max_runs``.
 
     ``load`` gives the windows saved for a run (automation key -> state) the
     first time the run is seen; :meth:`checkpoint` gives back what changed
-    since, for the caller to save.
+    since, for the caller to save. A run whose windows moved stays pending
+    until then, even if evicted: seen again, it takes up its pending state
+    rather than the older one in storage.
     """
 
     __slots__ = ("_dirty", "_load", "_newest", "_runs", "_states", "max_runs")
@@ -429,21 +439,29 @@ class RunTracker:
         self._load = load
         self._runs: OrderedDict[_RunKey, _RunState] = OrderedDict()
         self._states: OrderedDict[_RunKey, RunState] = OrderedDict()
-        self._dirty: list[tuple[_RunKey, _RunState]] = []
+        self._dirty: dict[_RunKey, _RunState] = {}  # windows moved since the last checkpoint
         self._newest: _RunKey | None = None  # the key moved to the end of _runs last
 
-    def checkpoint(self) -> list[tuple[_RunKey, str, str]]:
-        """(run, automation key, state) for each window that moved since the
-        last checkpoint; a run evicted since is included, an ended one not."""
+    def checkpoint(self) -> Checkpoint:
+        """The windows that moved since the last checkpoint, of live and
+        evicted runs; not those of runs that ended."""
+        taken, self._dirty = self._dirty, {}
         rows = []
-        for key, state in self._dirty:
+        for key, state in taken.items():
             state.dirty = False
-            if not state.ended:
-                for automation, evaluator in state.evaluators.items():
-                    if evaluator is not None:
-                        rows.append((key, automation, evaluator.save()))
-        self._dirty = []
-        return rows
+            for automation, evaluator in state.evaluators.items():
+                if evaluator is not None:
+                    rows.append((key, automation, evaluator.save()))
+        return Checkpoint(taken, rows)
+
+    def retry_later(self, checkpoint: Checkpoint) -> None:
+        """The checkpoint could not be saved: keep its runs pending, unless
+        they moved again (pending already) or ended since."""
+        for key, state in checkpoint.taken.items():
+            ended = self._states.get(key, RunState.RUNNING) is not RunState.RUNNING
+            if not state.dirty and not ended and self._runs.get(key) in (None, state):
+                state.dirty = True
+                self._dirty[key] = state
 
     def __len__(self) -> int:
         return len(self._runs)
@@ -457,7 +475,10 @@ class RunTracker:
         runs = self._runs
         state = runs.get(key)
         if state is None:
-            state = runs[key] = _RunState(self._load(key))
+            state = self._dirty.get(key)  # evicted before its windows were saved
+            if state is None:
+                state = _RunState(self._load(key))
+            runs[key] = state
             if len(runs) > self.max_runs:
                 runs.popitem(last=False)  # if dirty, still saved at the next checkpoint
         elif key is not self._newest:  # a training loop logs one run: already the newest
@@ -465,7 +486,7 @@ class RunTracker:
         self._newest = key
         if not state.dirty:
             state.dirty = True
-            self._dirty.append((key, state))
+            self._dirty[key] = state
         if state.planned_for is not watched:
             state.replan(watched, event)
         matches: list[Match] | None = None
@@ -512,9 +533,8 @@ class RunTracker:
         if len(self._states) > self.max_runs:
             self._states.popitem(last=False)
         if state is not RunState.RUNNING:
-            ended = self._runs.pop(key, None)
-            if ended is not None:
-                ended.ended = True
+            self._runs.pop(key, None)
+            self._dirty.pop(key, None)
         return previous is not state
 
 
