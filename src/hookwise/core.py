@@ -50,9 +50,9 @@ __all__ = [
     "Job",
     "TestPlan",
     "TestResult",
-    "decode_body",
     "describe",
     "event_values",
+    "history_body",
     "scrub",
 ]
 
@@ -89,12 +89,14 @@ def event_values(event: Event, event_type: EventType) -> dict[str, str]:
     return values
 
 
-def decode_body(data: bytes, encoding: str | None) -> str:
-    """A response body as text; the caller scrubs it, then caps it."""
+def history_body(data: bytes, encoding: str | None, secrets: Sequence[str]) -> str:
+    """A response body as the history keeps it: text, scrubbed, then capped
+    (a cap first could keep half a secret)."""
     try:
-        return data.decode(encoding or "utf-8", errors="replace")
+        text = data.decode(encoding or "utf-8", errors="replace")
     except LookupError:  # the receiver named a charset Python does not know
-        return data.decode("utf-8", errors="replace")
+        text = data.decode("utf-8", errors="replace")
+    return scrub(text, secrets)[:RESPONSE_CAP]
 
 
 def describe(exc: BaseException) -> str:
@@ -123,6 +125,11 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
             if form and form in text:
                 text = text.replace(form, REDACTED)
     return text
+
+
+def _stored_run(key: tuple[str, str, str]) -> str:
+    """How storage names a run: ``entity/project/run id`` (none holds a ``/``)."""
+    return "/".join(key)
 
 
 def check_access_token(name: str, token: str) -> None:
@@ -221,7 +228,7 @@ class Core:
 
     def _saved_windows(self, run: tuple[str, str, str]) -> Mapping[str, str]:
         try:
-            saved = self.storage.load_windows("/".join(run))
+            saved = self.storage.load_windows(_stored_run(run))
         except Exception:  # a storage hiccup must not stop training: start afresh
             logger.warning("could not load the saved windows of run %s", run[2], exc_info=True)
             return {}
@@ -243,7 +250,7 @@ class Core:
             try:
                 self.storage.save_windows(
                     [
-                        RunWindow("/".join(run), automation, state, now)
+                        RunWindow(_stored_run(run), automation, state, now)
                         for run, automation, state in checkpoint.rows
                     ]
                 )
@@ -258,7 +265,7 @@ class Core:
             return
         with self._windows_lock:
             try:
-                self.storage.delete_windows("/".join(event.run.key))
+                self.storage.delete_windows(_stored_run(event.run.key))
             except Exception:  # the rows stay; the run's next start loads them
                 logger.warning(
                     "could not delete the windows of run %s", event.run.id, exc_info=True
@@ -453,7 +460,8 @@ class Core:
         error: str | None = None,
     ) -> Delivery | None:
         """Record an attempt and move the delivery on. Returns the new state,
-        or None if the lease was lost (another worker owns it now)."""
+        or None if the lease was lost (another worker owns it now). ``body``
+        comes from :func:`history_body`, ready to keep."""
         delivery = job.claim.delivery
         attempts = delivery.attempts + 1
         error = job.error if job.error is not None else error
@@ -481,8 +489,7 @@ class Core:
             elapsed=elapsed,
             url=str(job.request.url) if job.request is not None else delivery.url,
             response_status=status_code,
-            # scrubbed whole, then capped: a cap first could keep half a secret
-            response_body=None if body is None else scrub(body, job.secrets)[:RESPONSE_CAP],
+            response_body=body,
             error=None if error is None else scrub(error, job.secrets),
         )
         recorded = self.storage.record_attempt(
@@ -514,7 +521,7 @@ class Core:
             elapsed=elapsed,
             status_code=response.status_code,
             retry_after=response.headers.get("retry-after"),
-            body=decode_body(body, response.charset_encoding),
+            body=history_body(body, response.charset_encoding, job.secrets),
         )
 
     def record_error(
@@ -609,7 +616,7 @@ class TestPlan:
             ok=response.is_success,
             status_code=response.status_code,
             headers={k: scrub(v, self.secrets) for k, v in response.headers.items()},
-            body=scrub(decode_body(body, response.charset_encoding), self.secrets)[:RESPONSE_CAP],
+            body=history_body(body, response.charset_encoding, self.secrets),
             elapsed=elapsed,
             error=None if response.is_success else f"HTTP {response.status_code}",
             request_body=self.display,

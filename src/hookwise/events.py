@@ -210,14 +210,7 @@ class Event:
             "state": state,
             "timestamp": time.time() if timestamp is None else timestamp,
         }
-        object.__setattr__(self, "__dict__", fields)
-
-    @classmethod
-    def _fast(cls, fields: dict[str, Any]) -> Event:
-        """An event from already-checked fields; the rest keep their defaults."""
-        event = object.__new__(cls)
-        object.__setattr__(event, "__dict__", fields)
-        return event
+        _set(self, "__dict__", fields)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise attrs.exceptions.FrozenInstanceError
@@ -497,4 +490,6 @@ def _unpickle_event(fields: dict[str, Any]) -> Event:
     for name in ("metadata", "metrics"):
         if name in fields:
             fields[name] = MappingProxyType(fields[name])
-    return Event._fast(fields)
+    event = _new(Event)
+    _set(event, "__dict__", fields)
+    return event
