@@ -63,14 +63,12 @@ def watching_conditions() -> list[hw.OnRunMetric]:
 
 def fill(store: hw.Storage, elsewhere: int, *, watching: bool) -> None:
     """``elsewhere`` automations in other projects (half run, half artifact)."""
-    store.put_webhook(
-        hw.Webhook(team=TEAM, name="hook", url="https://hooks.example.com/h"), replace=False
-    )
+    store.create_webhook(hw.Webhook(team=TEAM, name="hook", url="https://hooks.example.com/h"))
     action = hw.SendWebhook(webhook="hook", payload={"m": "${metric_name}", "v": "${metric_value}"})
     if watching:
         for i, event in enumerate(watching_conditions()):
             scope = hw.Scope.project(TEAM, "churn-training")
-            store.put_automation(hw.Automation(f"watch-{i}", scope, event, action), replace=False)
+            store.create_automation(hw.Automation(f"watch-{i}", scope, event, action))
     for i in range(elsewhere):
         scope = hw.Scope.project(TEAM, f"project-{i % 500}")
         event: hw.OnRunMetric | hw.OnAddArtifactAlias
@@ -78,7 +76,7 @@ def fill(store: hw.Storage, elsewhere: int, *, watching: bool) -> None:
             event = hw.OnRunMetric(hw.RunMetric(METRICS[i % 10]) > 0.5)
         else:
             event = hw.OnAddArtifactAlias(alias="^production$")
-        store.put_automation(hw.Automation(f"other-{i}", scope, event, action), replace=False)
+        store.create_automation(hw.Automation(f"other-{i}", scope, event, action))
 
 
 def training_loop(store: hw.Storage, turns: int, steps: int) -> tuple[list[float], list[float]]:

@@ -180,14 +180,14 @@ class AsyncDriver:
     def redeliver(self, delivery_id: str) -> hw.Delivery:
         return self._run(self.dispatcher.redeliver(delivery_id))
 
-    def test_webhook(self, team: str, name: str, payload: object = None) -> hw.TestResult:
+    def test_webhook(self, team: str, name: str, payload: object = None) -> hw.WebhookTestResult:
         return self._run(self.dispatcher.test_webhook(team, name, payload))
 
     def deliver_due(self) -> int:
         return self._run(self.dispatcher.deliver_due())
 
     def deliveries(self, **filters: Any) -> list[hw.Delivery]:
-        return self.dispatcher.deliveries(**filters)
+        return self._run(self.dispatcher.deliveries(**filters))
 
 
 MakeDispatcher = Callable[..., Any]

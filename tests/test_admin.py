@@ -10,7 +10,7 @@ import attrs
 import pytest
 
 import hookwise as hw
-from hookwise.core import secret_context
+from hookwise.vault import secret_context
 
 TEAM = "ml-team"
 OTHER = "other-team"

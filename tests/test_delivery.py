@@ -15,7 +15,8 @@ import pytest
 import standardwebhooks
 
 import hookwise as hw
-from hookwise.core import scrub, secret_context
+from hookwise.history import scrub
+from hookwise.vault import secret_context
 from hookwise.storage.protocol import SecretRecord
 from tests.conftest import LOCAL, PUBLIC, SIGNING, TEAM, TOKEN, Receiver, alias_event, setup_team
 
@@ -509,7 +510,7 @@ def test_a_stored_token_that_cannot_be_a_header_fails_without_leaking(
     record = SecretRecord(
         team=TEAM, name="GITHUB_TOKEN", ciphertext=sealed, created_at=0, updated_at=0
     )
-    store.put_secret(record, replace=True)  # behind Admin's back, which refuses it
+    store.update_secret(record)  # behind Admin's back, which refuses it
     recorder = Recorder()
     dispatcher = make_dispatcher(store, network=PUBLIC, handler=recorder, retry=FAST)
     [delivery] = dispatcher.handle(alias_event())

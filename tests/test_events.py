@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import time
 from types import MappingProxyType
 from typing import Any
 
@@ -338,3 +339,115 @@ def test_artifact_events_need_what_they_are_about(make: Any, missing: str) -> No
     with pytest.raises(hw.ValidationError, match="required") as raised:
         make()
     assert raised.value.field == missing
+
+
+# -- one way in: the constructor classmethods --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "named"),
+    [
+        # the review's example: wrong types that used to build a broken event
+        ((hw.EventType.RUN_METRIC, 123, None), {}, "Event.run_metrics("),
+        ((hw.EventType.RUN_STATE, None, None), {"state": "bogus"}, "Event.run_state("),
+        ((), {"type": "ADD_ARTIFACT_ALIAS", "entity": 7}, "Event.artifact_alias_added("),
+        ((hw.EventType.LINK_ARTIFACT, "e", "p"), {"metadata": [1]}, "Event.artifact_linked("),
+        # no usable type: the message names the usual constructors
+        ((), {}, "Event.run_metrics("),
+        (([1], 2.5), {}, "Event.artifact_alias_added("),
+        (("NOT_A_TYPE",), {}, "Event.run_state("),
+    ],
+)
+def test_direct_construction_is_refused_and_names_the_constructor(
+    args: tuple[Any, ...], kwargs: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(hw.ValidationError) as info:
+        hw.Event(*args, **kwargs)
+    assert isinstance(info.value, hw.HookwiseError)
+    assert isinstance(info.value, ValueError)
+    assert info.value.field == "Event"
+    assert named in str(info.value)
+    assert "not Event(...)" in str(info.value)
+
+
+def test_direct_construction_is_refused_even_with_good_values() -> None:
+    # entity and author would have to agree with the run: only run_metrics knows
+    the_run = run()
+    with pytest.raises(hw.ValidationError, match=r"Event\.run_metrics\(run, metrics, step=\)"):
+        hw.Event(
+            hw.EventType.RUN_METRIC,
+            the_run.entity,
+            the_run.project,
+            run=the_run,
+            metrics={"loss": 0.1},
+            step=1,
+        )
+
+
+@pytest.mark.parametrize("event_type", list(hw.EventType))
+def test_each_event_type_is_pointed_at_a_classmethod_that_exists(
+    event_type: hw.EventType,
+) -> None:
+    with pytest.raises(hw.ValidationError) as info:
+        hw.Event(event_type, "ml-team", "model-registry")
+    named = str(info.value).split("use Event.", 1)[1].split("(", 1)[0]
+    assert callable(getattr(hw.Event, named))
+
+
+EVERY_CONSTRUCTOR = [
+    pytest.param(lambda: hw.Event.artifact_created(**WHERE, version="v1"), id="created"),
+    pytest.param(lambda: hw.Event.artifact_linked(**WHERE, version="v1", alias="a"), id="linked"),
+    pytest.param(lambda: hw.Event.artifact_unlinked(**WHERE, version="v1"), id="unlinked"),
+    pytest.param(
+        lambda: hw.Event.artifact_alias_added(**WHERE, version="v1", alias="prod"), id="alias"
+    ),
+    pytest.param(lambda: hw.Event.artifact_tag_added(**WHERE, version="v1", tag="t"), id="tag+"),
+    pytest.param(lambda: hw.Event.artifact_tag_removed(**WHERE, version="v1", tag="t"), id="tag-"),
+    pytest.param(lambda: hw.Event.collection_tag_added(**WHERE, tag="t"), id="ctag+"),
+    pytest.param(lambda: hw.Event.collection_tag_removed(**WHERE, tag="t"), id="ctag-"),
+    pytest.param(
+        lambda: hw.Event.artifact_created(**WHERE, version="v1", metadata={"acc": 0.9}),
+        id="metadata",
+    ),
+    pytest.param(lambda: hw.Event.run_metrics(run(), {"loss": 0.5}, step=3), id="metrics"),
+    pytest.param(lambda: hw.Event.run_metrics(run(), {}), id="metrics-nostep"),
+    pytest.param(lambda: hw.Event.run_state(run(), "CRASHED"), id="state"),
+]
+
+
+@pytest.mark.parametrize("make", EVERY_CONSTRUCTOR)
+def test_the_classmethods_still_build_events(make: Any) -> None:
+    before = time.time()
+    event = make()
+    assert type(event) is hw.Event
+    assert before <= event.timestamp <= time.time()
+    assert event.entity in ("ml-team", run().entity)
+    assert isinstance(event.metadata, MappingProxyType)
+    assert isinstance(event.metrics, MappingProxyType)
+    with pytest.raises(AttributeError):
+        event.entity = "other"
+
+
+def _round_trips(event: hw.Event) -> list[hw.Event]:
+    return [
+        pickle.loads(pickle.dumps(event)),
+        pickle.loads(pickle.dumps(event, protocol=0)),
+        copy.copy(event),
+        copy.deepcopy(event),
+    ]
+
+
+@pytest.mark.parametrize("make", EVERY_CONSTRUCTOR)
+def test_a_round_trip_is_the_same_event(make: Any) -> None:
+    event = make()  # its id is not made yet: pickling fixes it
+    for clone in _round_trips(event):
+        assert type(clone) is hw.Event
+        assert clone is not event
+        assert repr(clone) == repr(event)  # every field, set or default
+        assert clone.id == event.id
+        assert isinstance(clone.metadata, MappingProxyType)
+        assert isinstance(clone.metrics, MappingProxyType)
+        with pytest.raises(AttributeError):
+            clone.alias = "x"
+        # and the clone round-trips again, still the same event
+        assert [c.id for c in _round_trips(clone)] == [event.id] * 4

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import hookwise as hw
-from hookwise.core import event_values
+from hookwise.intake import event_values
 from tests.conftest import alias_event
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,10 @@ from typing import Any, ClassVar
 import pytest
 
 import hookwise as hw
-from hookwise.matching import Index, Match, RunTracker, Target
+from hookwise.core import Core
+from hookwise.index import Index, Match, Target
+from hookwise.settings import Settings
+from hookwise.tracker import RunTracker
 
 TEAM = "ml-team"
 REGISTRY = "model-registry"
@@ -281,18 +284,14 @@ def test_disabled_run_automations_are_excluded() -> None:
 
 
 def test_core_matches_through_the_index_of_its_storage() -> None:
-    from hookwise.core import Core
-
     storage = hw.MemoryStorage()
-    storage.put_webhook(hook(), replace=False)
-    storage.put_automation(automation(), replace=False)
-    storage.put_automation(
-        automation("elsewhere", scope=hw.Scope.registry(TEAM, "other")), replace=False
-    )
-    core = Core(storage)
+    storage.create_webhook(hook())
+    storage.create_automation(automation())
+    storage.create_automation(automation("elsewhere", scope=hw.Scope.registry(TEAM, "other")))
+    core = Core(storage, Settings())
     assert names(core.match(alias_event())) == ["deploy"]
     assert len(CountingAlias.seen) == 1
     # a new automation shows once the storage revision moves
-    storage.put_automation(automation("second"), replace=False)
+    storage.create_automation(automation("second"))
     core.refresh()
     assert sorted(names(core.match(alias_event()))) == ["deploy", "second"]

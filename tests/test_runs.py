@@ -18,8 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hookwise as hw
-from hookwise.matching import Index, RunTracker, evaluator_for
+from hookwise.evaluators import evaluator_for
+from hookwise.index import Index
 from hookwise.storage import RunWindow
+from hookwise.tracker import RunTracker
 from tests.conftest import PUBLIC, TEAM
 
 NAN, INF = math.nan, math.inf
@@ -470,6 +472,15 @@ def test_each_state_has_its_own_cooldown(store: hw.Storage, make_dispatcher: Any
 # -- the evaluators against a plain re-computation of every window ----------------
 
 
+def goes(direction: hw.Direction, delta: float, amount: float) -> bool:
+    """Whether a change (or score) goes ``amount`` far in ``direction``."""
+    if direction is hw.Direction.INCREASE:
+        return delta >= amount
+    if direction is hw.Direction.DECREASE:
+        return -delta >= amount
+    return abs(delta) >= amount
+
+
 def reference(condition: Any, series: list[float]) -> list[float | None]:
     """What each condition means, written the slow and obvious way."""
     out: list[float | None] = []
@@ -496,9 +507,9 @@ def reference(condition: Any, series: list[float]) -> list[float | None]:
                 delta = report - before
                 if condition.kind is hw.ChangeKind.RELATIVE:
                     delta = delta / abs(before) if before else 0.0
-                    now_true = before != 0 and condition.direction.reached(delta, condition.amount)
+                    now_true = before != 0 and goes(condition.direction, delta, condition.amount)
                 else:
-                    now_true = condition.direction.reached(delta, condition.amount)
+                    now_true = goes(condition.direction, delta, condition.amount)
         elif len(seen) > condition.window:
             window = seen[-condition.window - 1 : -1]
             mean = sum(window) / len(window)
@@ -506,7 +517,7 @@ def reference(condition: Any, series: list[float]) -> list[float | None]:
             report = seen[-1]
             if variance > 1e-9:
                 score = (report - mean) / math.sqrt(variance)
-                now_true = condition.direction.reached(score, condition.threshold)
+                now_true = goes(condition.direction, score, condition.threshold)
             else:
                 was_true = False
         if now_true is None:
@@ -668,7 +679,7 @@ def test_a_save_under_way_does_not_bring_back_an_ended_run() -> None:
     store = PausingStorage()
     dispatcher = _windowed(store)
     dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0}))
-    saving = _in_background(dispatcher._core.save_windows)  # the worker's refresh, say
+    saving = _in_background(dispatcher._core.windows.save)  # the worker's refresh, say
     assert store.entered.wait(10)  # it holds a snapshot taken before the run ended
     ending = _in_background(lambda: dispatcher.handle(hw.Event.run_state(RUN, "FINISHED")))
     time.sleep(0.2)  # without ordering, the delete would land now, before the save
@@ -683,10 +694,10 @@ def test_an_older_snapshot_never_lands_after_a_newer_one() -> None:
     store = PausingStorage()
     dispatcher = _windowed(store)
     dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0}))
-    first = _in_background(dispatcher._core.save_windows)
+    first = _in_background(dispatcher._core.windows.save)
     assert store.entered.wait(10)
     dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0}))
-    second = _in_background(dispatcher._core.save_windows)
+    second = _in_background(dispatcher._core.windows.save)
     time.sleep(0.2)
     store.release.set()
     first.join(10)
@@ -729,7 +740,7 @@ def test_window_writes_that_fail_do_not_stop_training(caplog: pytest.LogCaptureF
         assert dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0})) == []
     assert "could not save run windows" in caplog.text
     store.broken = False
-    dispatcher._core.save_windows()  # the next save carries what the failed ones held
+    dispatcher._core.windows.save()  # the next save carries what the failed ones held
     [saved] = store.load_windows("ml-team/training/run-1")
     assert json.loads(saved.state)["values"] == [9.0, 9.0]
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from hookwise.conditions import MetricChange, MetricThreshold, MetricZScore
 from hookwise.crypto import SecretKey
 from hookwise.errors import HookwiseError, SecretKeyError, ValidationError
 from hookwise.events import EventType, RunState
-from hookwise.model import (
-    Automation,
-    DoNothing,
+from hookwise.filters import (
     OnAddArtifactAlias,
     OnAddArtifactTag,
     OnAddCollectionTag,
@@ -23,24 +22,33 @@ from hookwise.model import (
     OnLinkArtifact,
     OnRemoveArtifactTag,
     OnRemoveCollectionTag,
+    OnRunMetric,
+    OnRunState,
     OnUnlinkArtifact,
-    Scope,
-    SendWebhook,
 )
-from hookwise.runs import MetricChange, MetricThreshold, MetricZScore, OnRunMetric, OnRunState
+from hookwise.model import Automation, DoNothing, SendWebhook
+from hookwise.scope import Scope
 from hookwise.signing import Scheme
 from hookwise.storage import codec
 from hookwise.storage.memory import MemoryStorage
-from hookwise.storage.protocol import DeliveryStatus, RunWindow
+from hookwise.storage.protocol import (
+    DeliveryStatus,
+    OutboxEntry,
+    RunStateStore,
+    RunWindow,
+    Storage,
+)
 from hookwise.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
 from hookwise.testing import (
     T0,
+    RunStateStoreContract,
     StorageContract,
     make_attempt,
     make_automation,
     make_delivery,
     make_secret,
     make_webhook,
+    undue,
 )
 
 
@@ -59,6 +67,43 @@ class TestSQLiteStorage(StorageContract):
             yield store
 
 
+# -- one role at a time ------------------------------------------------------------
+
+
+class DictRunState:
+    """A RunStateStore and nothing else: run windows in a dict, behind a lock."""
+
+    def __init__(self) -> None:
+        self._windows: dict[tuple[str, str], RunWindow] = {}
+        self._lock = threading.Lock()
+
+    def save_windows(self, windows: Sequence[RunWindow]) -> None:
+        with self._lock:
+            for window in windows:
+                self._windows[window.run, window.automation] = window
+
+    def load_windows(self, run: str) -> list[RunWindow]:
+        with self._lock:
+            return [w for (r, _), w in self._windows.items() if r == run]
+
+    def delete_windows(self, run: str) -> None:
+        with self._lock:
+            for key in [k for k in self._windows if k[0] == run]:
+                del self._windows[key]
+
+
+class TestDictRunState(RunStateStoreContract):
+    """A store implementing only one role passes that role's contract."""
+
+    @pytest.fixture
+    def storage(self) -> DictRunState:
+        return DictRunState()
+
+    def test_is_only_that_role(self, storage: DictRunState) -> None:
+        assert isinstance(storage, RunStateStore)
+        assert not isinstance(storage, Storage)
+
+
 # -- SQLite only ---------------------------------------------------------------------
 
 
@@ -73,12 +118,13 @@ def db(tmp_path: Path) -> Path:
 
 
 def test_data_survives_reopen(db: Path, key: SecretKey) -> None:
-    secret = make_secret(MemoryStorage(key), value="ghp_survivor")
+    sealed = key.encrypt(b"ghp_survivor", context="secret:ml-team/TOKEN")
+    secret = make_secret(value="ghp_survivor", ciphertext=sealed)
     with SQLiteStorage(db, key=key) as store:
-        store.put_secret(secret, replace=False)
-        store.put_webhook(make_webhook(), replace=False)
-        store.put_automation(make_automation(), replace=False)
-        store.enqueue([(make_delivery("d1"), b"sealed")])
+        store.create_secret(secret)
+        store.create_webhook(make_webhook())
+        store.create_automation(make_automation())
+        store.enqueue([OutboxEntry(make_delivery("d1"), b"sealed")])
         revision = store.revision()
     with SQLiteStorage(db, key=key) as store:
         assert store.revision() == revision
@@ -90,27 +136,27 @@ def test_data_survives_reopen(db: Path, key: SecretKey) -> None:
         assert store.get_webhook("ml-team", "hook") == make_webhook()
         assert store.get_automation("ml-team", "a") == make_automation()
         [claim] = store.claim(T0, limit=5, lease=60)
-        assert claim.delivery == make_delivery("d1")
+        assert undue(claim.delivery) == undue(make_delivery("d1"))
         assert claim.sealed_body == b"sealed"
 
 
 def test_second_connection_sees_changes(db: Path, key: SecretKey) -> None:
     with SQLiteStorage(db, key=key) as first, SQLiteStorage(db, key=key) as second:
         before = second.revision()
-        first.put_webhook(make_webhook(), replace=False)
+        first.create_webhook(make_webhook())
         assert second.revision() != before
         assert second.get_webhook("ml-team", "hook") == make_webhook()
         moved = second.revision()
-        first.put_automation(make_automation(), replace=False)
+        first.create_automation(make_automation())
         assert second.revision() != moved
         assert second.list_automations() == [make_automation()]
 
-        first.enqueue([(make_delivery("d1"), b"x")])
+        first.enqueue([OutboxEntry(make_delivery("d1"), b"x")])
         [claim] = second.claim(T0, limit=5, lease=60)
         assert first.claim(T0, limit=5, lease=60) == []
         attempt = make_attempt(claim)
         assert second.record_attempt(
-            claim, attempt, status=DeliveryStatus.SUCCEEDED, next_attempt_at=None
+            claim, attempt, status=DeliveryStatus.SUCCEEDED, next_attempt_at=None, finished_at=T0
         )
         assert first.list_attempts("d1") == [attempt]
 
@@ -119,7 +165,7 @@ def test_concurrent_claims_across_connections(db: Path, key: SecretKey) -> None:
     ids = [f"d{i:03}" for i in range(200)]
     stores = [SQLiteStorage(db, key=key) for _ in range(4)]
     try:
-        stores[0].enqueue([(make_delivery(i), b"x") for i in ids])
+        stores[0].enqueue([OutboxEntry(make_delivery(i), b"x") for i in ids])
         got: list[list[str]] = [[] for _ in stores]
         errors: list[BaseException] = []
         start = threading.Barrier(len(stores))
@@ -169,9 +215,10 @@ def test_only_ciphertext_on_disk(db: Path, key: SecretKey) -> None:
     plaintext = "ghp_thisIsTheSecretValue123"
     body = b'{"token":"' + plaintext.encode() + b'"}'
     with SQLiteStorage(db, key=key) as store:
-        store.put_secret(make_secret(store, value=plaintext), replace=False)
+        sealed = key.encrypt(plaintext.encode(), context="secret:ml-team/TOKEN")
+        store.create_secret(make_secret(value=plaintext, ciphertext=sealed))
         sealed_body = key.encrypt(body, context="delivery:d1")
-        store.enqueue([(make_delivery("d1"), sealed_body)])
+        store.enqueue([OutboxEntry(make_delivery("d1"), sealed_body)])
     raw = b"".join(p.read_bytes() for p in db.parent.iterdir() if p.name.startswith(db.name))
     assert plaintext.encode() not in raw
     with sqlite3.connect(db) as conn:
@@ -198,7 +245,7 @@ def test_schema_and_pragmas(db: Path, key: SecretKey) -> None:
 
 def test_a_version_1_file_is_upgraded_in_place(db: Path, key: SecretKey) -> None:
     with SQLiteStorage(db, key=key) as store:
-        store.put_webhook(make_webhook(), replace=False)
+        store.create_webhook(make_webhook())
     conn = sqlite3.connect(db)
     conn.execute("DROP TABLE windows")  # what hookwise 0.1 wrote
     conn.execute("PRAGMA user_version = 1")
@@ -210,8 +257,33 @@ def test_a_version_1_file_is_upgraded_in_place(db: Path, key: SecretKey) -> None
     with SQLiteStorage(db, key=key) as store:  # and not upgraded twice
         assert store.load_windows("ml-team/p/r1") == [window]
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()
+
+
+def test_a_version_2_outbox_keeps_its_leases_and_finished_rows(db: Path, key: SecretKey) -> None:
+    """Version 2 kept a lease apart from next_attempt_at, and finished rows
+    could keep a next_attempt_at; version 3 reads only next_attempt_at."""
+    with SQLiteStorage(db, key=key) as store:
+        store.enqueue(
+            [
+                OutboxEntry(make_delivery("leased", next_attempt_at=T0), b"body"),
+                OutboxEntry(make_delivery("done", next_attempt_at=T0), b"body"),
+                OutboxEntry(make_delivery("due", next_attempt_at=T0 + 5), b"body"),
+            ]
+        )
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "UPDATE deliveries SET lease_token = 't', lease_until = ? WHERE id = 'leased'", (T0 + 60,)
+    )
+    conn.execute("UPDATE deliveries SET status = 'SUCCEEDED' WHERE id = 'done'")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    with SQLiteStorage(db, key=key) as store:
+        assert store.outstanding() == (2, T0 + 5)
+        assert [c.delivery.id for c in store.claim(T0 + 59, limit=10, lease=100)] == ["due"]
+        assert [c.delivery.id for c in store.claim(T0 + 60, limit=10, lease=100)] == ["leased"]
 
 
 def test_newer_schema_is_refused(db: Path, key: SecretKey) -> None:
@@ -227,15 +299,15 @@ def test_enqueue_failure_rolls_back(db: Path, key: SecretKey) -> None:
     with SQLiteStorage(db, key=key) as store:
         bad = make_delivery("d2", team=None)  # NOT NULL violated mid-batch
         with pytest.raises(sqlite3.IntegrityError):
-            store.enqueue([(make_delivery("d1"), b"x"), (bad, b"x")])
+            store.enqueue([OutboxEntry(make_delivery("d1"), b"x"), OutboxEntry(bad, b"x")])
         assert store.list_deliveries() == []
-        store.enqueue([(make_delivery("d1"), b"x")])  # the connection is usable again
+        store.enqueue([OutboxEntry(make_delivery("d1"), b"x")])  # the connection is usable again
         assert [d.id for d in store.list_deliveries()] == ["d1"]
 
 
 def test_corrupt_row_is_a_clear_error(db: Path, key: SecretKey) -> None:
     with SQLiteStorage(db, key=key) as store:
-        store.put_webhook(make_webhook(), replace=False)
+        store.create_webhook(make_webhook())
         with sqlite3.connect(db) as conn:
             conn.execute("UPDATE webhooks SET document = '{\"v\": 99}'")
         conn.close()

@@ -10,7 +10,16 @@ import logging
 from hookwise._version import __version__
 from hookwise.admin import Admin, SecretInfo
 from hookwise.async_dispatcher import AsyncDispatcher
-from hookwise.core import TestResult
+from hookwise.builders import RunMetric
+from hookwise.conditions import (
+    Agg,
+    ChangeKind,
+    Direction,
+    MetricChange,
+    MetricThreshold,
+    MetricZScore,
+    Op,
+)
 from hookwise.crypto import SecretKey
 from hookwise.dispatcher import Dispatcher
 from hookwise.errors import (
@@ -26,9 +35,7 @@ from hookwise.errors import (
     ValidationError,
 )
 from hookwise.events import Event, EventType, Run, RunState
-from hookwise.model import (
-    Automation,
-    DoNothing,
+from hookwise.filters import (
     OnAddArtifactAlias,
     OnAddArtifactTag,
     OnAddCollectionTag,
@@ -36,27 +43,15 @@ from hookwise.model import (
     OnLinkArtifact,
     OnRemoveArtifactTag,
     OnRemoveCollectionTag,
-    OnUnlinkArtifact,
-    Scope,
-    ScopeKind,
-    Secret,
-    SendWebhook,
-    Webhook,
-)
-from hookwise.network import NetworkPolicy
-from hookwise.retry import RetryPolicy
-from hookwise.runs import (
-    Agg,
-    ChangeKind,
-    Direction,
-    MetricChange,
-    MetricThreshold,
-    MetricZScore,
     OnRunMetric,
     OnRunState,
-    Op,
-    RunMetric,
+    OnUnlinkArtifact,
 )
+from hookwise.model import Automation, DoNothing, Secret, SendWebhook, Webhook
+from hookwise.network import NetworkPolicy
+from hookwise.probe import WebhookTestResult
+from hookwise.retry import RetryPolicy
+from hookwise.scope import Scope, ScopeKind
 from hookwise.signing import Scheme, sign, verify
 from hookwise.storage import (
     Attempt,
@@ -120,10 +115,10 @@ __all__ = [
     "Storage",
     "Template",
     "TemplateError",
-    "TestResult",
     "UnsafeURLError",
     "ValidationError",
     "Webhook",
+    "WebhookTestResult",
     "__version__",
     "compile_template",
     "sign",

@@ -12,12 +12,14 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from hookwise.core import check_access_token, secret_context, unseal_secret
+from hookwise.crypto import SecretKey
 from hookwise.errors import NotFoundError, ValidationError
-from hookwise.model import Automation, Secret, SendWebhook, Webhook
+from hookwise.history import list_deliveries
+from hookwise.model import Automation, Secret, SendWebhook, Webhook, check_access_token
 from hookwise.network import NetworkPolicy
 from hookwise.signing import signing_key
 from hookwise.storage.protocol import Attempt, Delivery, DeliveryStatus, SecretRecord, Storage
+from hookwise.vault import Vault, key_for
 
 __all__ = ["Admin", "SecretInfo"]
 
@@ -48,8 +50,9 @@ def _check_secret_roles(webhook: Webhook, values: Mapping[str, str]) -> None:
 class Admin:
     """Create, read, update and delete secrets, webhooks and automations.
 
-    ``network`` is the policy webhook URLs are checked against; give the
-    dispatcher the same one.
+    ``network`` is the policy webhook URLs are checked against, and ``key``
+    seals secret values (default: the store's own key, else
+    ``HOOKWISE_SECRET_KEY``); give the dispatcher the same ones.
     """
 
     def __init__(
@@ -57,10 +60,12 @@ class Admin:
         storage: Storage,
         *,
         network: NetworkPolicy | None = None,
+        key: SecretKey | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.storage = storage
         self.network = network if network is not None else NetworkPolicy()
+        self._vault = Vault(key_for(storage, key))
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -87,13 +92,14 @@ class Admin:
         record = SecretRecord(
             team=secret.team,
             name=secret.name,
-            ciphertext=self.storage.key.encrypt(
-                secret.value.encode(), context=secret_context(secret.team, secret.name)
-            ),
+            ciphertext=self._vault.seal_secret(secret.team, secret.name, secret.value),
             created_at=created,
             updated_at=now,
         )
-        self.storage.put_secret(record, replace=replace)
+        if replace:
+            self.storage.update_secret(record)
+        else:
+            self.storage.create_secret(record)
         return _info(record)
 
     def _secret_record(self, team: str, name: str) -> SecretRecord:
@@ -120,7 +126,7 @@ class Admin:
 
     def create_webhook(self, webhook: Webhook) -> Webhook:
         self._check_webhook(webhook)
-        self.storage.put_webhook(webhook, replace=False)
+        self.storage.create_webhook(webhook)
         return webhook
 
     def update_webhook(self, webhook: Webhook) -> Webhook:
@@ -130,7 +136,7 @@ class Admin:
         for automation in self._automations_using(webhook.team, webhook.name):
             assert isinstance(automation.action, SendWebhook)
             automation.action.payload.validate(allowed_secrets=webhook.template_secrets)
-        self.storage.put_webhook(webhook, replace=True)
+        self.storage.update_webhook(webhook)
         return webhook
 
     def _check_webhook(self, webhook: Webhook) -> None:
@@ -146,7 +152,7 @@ class Admin:
                 raise ValidationError(
                     field, f"secret {name!r} does not exist in team {webhook.team!r}"
                 )
-            values[name] = unseal_secret(self.storage, record)
+            values[name] = self._vault.open_secret(record)
         _check_secret_roles(webhook, values)
 
     def get_webhook(self, team: str, name: str) -> Webhook:
@@ -168,16 +174,19 @@ class Admin:
 
     def enable_webhook(self, team: str, name: str) -> Webhook:
         """Turn a webhook back on, after a 410 Gone disabled it, say."""
-        return self._set_webhook_enabled(team, name, enabled=True)
-
-    def disable_webhook(self, team: str, name: str) -> Webhook:
-        """Stop sending through a webhook; its deliveries fail as "disabled"."""
-        return self._set_webhook_enabled(team, name, enabled=False)
-
-    def _set_webhook_enabled(self, team: str, name: str, *, enabled: bool) -> Webhook:
-        webhook = attrs.evolve(self.get_webhook(team, name), enabled=enabled)
-        self.storage.put_webhook(webhook, replace=True)
+        webhook = attrs.evolve(self.get_webhook(team, name), enabled=True, disabled_reason=None)
+        self.storage.update_webhook(webhook)
         return webhook
+
+    def disable_webhook(
+        self, team: str, name: str, reason: str = "disabled by an admin"
+    ) -> Webhook:
+        """Stop sending through a webhook; its deliveries fail as "disabled"."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("reason", "must be a non-empty string")
+        self.get_webhook(team, name)
+        self.storage.disable_webhook(team, name, reason)
+        return self.get_webhook(team, name)
 
     def _automations_using(self, team: str, webhook: str) -> list[Automation]:
         return [
@@ -190,13 +199,13 @@ class Admin:
 
     def create_automation(self, automation: Automation) -> Automation:
         self._check_automation(automation)
-        self.storage.put_automation(automation, replace=False)
+        self.storage.create_automation(automation)
         return automation
 
     def update_automation(self, automation: Automation) -> Automation:
         self._check_automation(automation)
         self.get_automation(automation.team, automation.name)
-        self.storage.put_automation(automation, replace=True)
+        self.storage.update_automation(automation)
         return automation
 
     def _check_automation(self, automation: Automation) -> None:
@@ -232,7 +241,7 @@ class Admin:
 
     def _set_enabled(self, team: str, name: str, *, enabled: bool) -> Automation:
         automation = attrs.evolve(self.get_automation(team, name), enabled=enabled)
-        self.storage.put_automation(automation, replace=True)
+        self.storage.update_automation(automation)
         return automation
 
     # -- history ---------------------------------------------------------
@@ -246,12 +255,8 @@ class Admin:
         limit: int = 100,
     ) -> list[Delivery]:
         """Executions, newest first, as W&B's history shows them."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise ValidationError("limit", "must be an int >= 0")
-        if status is not None and not isinstance(status, DeliveryStatus):
-            raise ValidationError("status", "must be a hookwise.DeliveryStatus")
-        return self.storage.list_deliveries(
-            team=team, automation=automation, status=status, limit=limit
+        return list_deliveries(
+            self.storage, team=team, automation=automation, status=status, limit=limit
         )
 
     def attempts(self, delivery_id: str) -> list[Attempt]:

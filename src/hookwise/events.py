@@ -151,9 +151,48 @@ _REQUIRED = {
     EventType.REMOVE_COLLECTION_TAG: ("tag",),
 }
 
+# the constructor for each kind of event, named when ``Event(...)`` is refused
+_CONSTRUCTORS: dict[str, str] = {
+    EventType.CREATE_ARTIFACT: "Event.artifact_created(entity=, project=, collection=, version=)",
+    EventType.LINK_ARTIFACT: "Event.artifact_linked(entity=, project=, collection=, version=)",
+    EventType.UNLINK_ARTIFACT: "Event.artifact_unlinked(entity=, project=, collection=, version=)",
+    EventType.ADD_ARTIFACT_ALIAS: (
+        "Event.artifact_alias_added(entity=, project=, collection=, version=, alias=)"
+    ),
+    EventType.ADD_ARTIFACT_TAG: (
+        "Event.artifact_tag_added(entity=, project=, collection=, version=, tag=)"
+    ),
+    EventType.REMOVE_ARTIFACT_TAG: (
+        "Event.artifact_tag_removed(entity=, project=, collection=, version=, tag=)"
+    ),
+    EventType.ADD_COLLECTION_TAG: (
+        "Event.collection_tag_added(entity=, project=, collection=, tag=)"
+    ),
+    EventType.REMOVE_COLLECTION_TAG: (
+        "Event.collection_tag_removed(entity=, project=, collection=, tag=)"
+    ),
+    EventType.RUN_METRIC: "Event.run_metrics(run, metrics, step=)",
+    EventType.RUN_METRIC_CHANGE: "Event.run_metrics(run, metrics, step=)",
+    EventType.RUN_METRIC_ZSCORE: "Event.run_metrics(run, metrics, step=)",
+    EventType.RUN_STATE: "Event.run_state(run, state)",
+}
+
+
+def _use_a_constructor(given: object) -> str:
+    """What a refused ``Event(...)`` says: the classmethod for the type it was
+    given (an EventType or its value), else the usual ones."""
+    how = _CONSTRUCTORS.get(given) if isinstance(given, str) else None
+    if how is None:
+        how = (
+            "one such as Event.artifact_alias_added(...), "
+            "Event.run_metrics(run, metrics, step=) or Event.run_state(run, state)"
+        )
+    return f"events are built by a classmethod, not Event(...): use {how}"
+
 
 class Event:
-    """One thing that happened. Build it with a constructor classmethod.
+    """One thing that happened. Build it with a constructor classmethod;
+    ``Event(...)`` is refused with a :class:`ValidationError` naming the one to use.
 
     Immutable. Not an attrs class: a run event is built on every training
     step, so an event stores only the fields that are set and reads the
@@ -176,41 +215,13 @@ class Event:
     timestamp: float
     _id: str = ""
 
-    def __init__(
-        self,
-        type: EventType,
-        entity: str,
-        project: str,
-        *,
-        collection: str = "",
-        version: str = "",
-        author: str = "",
-        alias: str = "",
-        tag: str = "",
-        metadata: Mapping[str, Any] = _EMPTY,
-        run: Run | None = None,
-        metrics: Mapping[str, Any] = _EMPTY,
-        step: int | None = None,
-        state: RunState | None = None,
-        timestamp: float | None = None,
-    ) -> None:
-        fields = {
-            "type": type,
-            "entity": entity,
-            "project": project,
-            "collection": collection,
-            "version": version,
-            "author": author,
-            "alias": alias,
-            "tag": tag,
-            "metadata": metadata,
-            "run": run,
-            "metrics": metrics,
-            "step": step,
-            "state": state,
-            "timestamp": time.time() if timestamp is None else timestamp,
-        }
-        _set(self, "__dict__", fields)
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        # Refused rather than checked: the classmethods are the one way in, so
+        # each kind of event has one set of rules, and the fields that follow
+        # from a run (entity, project, author) cannot disagree with it.
+        # run_metrics never comes through here: this costs the hot path nothing.
+        given = kwargs["type"] if "type" in kwargs else args[0] if args else None
+        raise ValidationError("Event", _use_a_constructor(given))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise attrs.exceptions.FrozenInstanceError
@@ -262,16 +273,22 @@ class Event:
         tag: str = "",
         metadata: Mapping[str, Any] | None = None,
     ) -> Event:
-        event = cls(
-            type=type,
-            entity=check_name("entity", entity),
-            project=check_name("project", project),
-            collection=check_name("collection", collection),
-            version=check_label("version", version),
-            author=check_label("author", author),
-            alias=check_label("alias", alias),
-            tag=check_label("tag", tag),
-            metadata=_frozen_metadata(metadata),
+        event = _new(cls)
+        _set(
+            event,
+            "__dict__",
+            {
+                "type": type,
+                "entity": check_name("entity", entity),
+                "project": check_name("project", project),
+                "collection": check_name("collection", collection),
+                "version": check_label("version", version),
+                "author": check_label("author", author),
+                "alias": check_label("alias", alias),
+                "tag": check_label("tag", tag),
+                "metadata": _frozen_metadata(metadata),
+                "timestamp": _now(),
+            },
         )
         for field in _REQUIRED.get(type, ("version",)):
             if not getattr(event, field):
@@ -476,14 +493,21 @@ class Event:
             raise ValidationError(
                 "state", f"{state!r} is not one of RUNNING, FINISHED, FAILED, CRASHED"
             ) from None
-        return cls(
-            type=EventType.RUN_STATE,
-            entity=run.entity,
-            project=run.project,
-            author=run.user,
-            run=run,
-            state=parsed,
+        event = _new(cls)
+        _set(
+            event,
+            "__dict__",
+            {
+                "type": EventType.RUN_STATE,
+                "entity": run.entity,
+                "project": run.project,
+                "author": run.user,
+                "run": run,
+                "state": parsed,
+                "timestamp": _now(),
+            },
         )
+        return event
 
 
 def _unpickle_event(fields: dict[str, Any]) -> Event:

@@ -1,46 +1,36 @@
-"""The things users define: secrets, webhooks, automations and their parts.
+"""The things users define: secrets, webhooks, actions and automations.
 
 All are frozen, slotted attrs classes validated on construction, so an
 invalid object cannot exist; cross-object rules (the webhook exists, the
 template names only the webhook's secrets) are :class:`hookwise.Admin`'s.
+An automation's scope and event filter have modules of their own
+(:mod:`hookwise.scope`, :mod:`hookwise.filters`).
 """
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Iterable
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, TypeAlias
 
 import attrs
-import httpx
 
 from hookwise.errors import ValidationError
-from hookwise.events import Event, EventType, check_name
-from hookwise.patterns import compile_pattern, matches
+from hookwise.events import check_name
+from hookwise.filters import Filter
+from hookwise.scope import Scope
 from hookwise.signing import DEFAULT_SCHEMES, Scheme
 from hookwise.template import ACCESS_TOKEN, VARIABLES, Template, compile_template
+from hookwise.url import parse_url
 
 __all__ = [
     "Action",
-    "ArtifactFilter",
     "Automation",
     "DoNothing",
-    "EventFilter",
-    "Filter",
-    "OnAddArtifactAlias",
-    "OnAddArtifactTag",
-    "OnAddCollectionTag",
-    "OnCreateArtifact",
-    "OnLinkArtifact",
-    "OnRemoveArtifactTag",
-    "OnRemoveCollectionTag",
-    "OnUnlinkArtifact",
-    "Scope",
-    "ScopeKind",
     "Secret",
     "SendWebhook",
     "Webhook",
+    "check_access_token",
 ]
 
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -136,6 +126,7 @@ class Webhook:
     secret: str | None = attrs.field(default=None, validator=_optional_secret_name)
     signing: tuple[Scheme, ...] = attrs.field(default=DEFAULT_SCHEMES, converter=_schemes)
     enabled: bool = attrs.field(default=True, validator=_flag)
+    disabled_reason: str | None = attrs.field(default=None, kw_only=True)
 
     @url.validator
     def _check_url(self, _attribute: object, value: object) -> None:
@@ -144,11 +135,16 @@ class Webhook:
         if len(value) > MAX_URL:
             raise ValidationError("url", f"must be at most {MAX_URL} characters")
         try:
-            parsed = httpx.URL(value)
-        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            parsed = parse_url(value)
+        except ValueError as exc:
             raise ValidationError("url", f"is not a valid URL ({exc})") from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise ValidationError("url", "must be an absolute https:// URL")
+
+    @disabled_reason.validator
+    def _check_reason(self, _attribute: object, value: object) -> None:
+        if value is not None and not isinstance(value, str):
+            raise ValidationError("disabled_reason", "must be a string or None")
 
     def __attrs_post_init__(self) -> None:
         if self.secret is not None and self.secret == self.access_token:
@@ -170,171 +166,18 @@ class Webhook:
         return self.secret_names | token
 
 
-class ScopeKind(str, enum.Enum):
-    PROJECT = "project"
-    REGISTRY = "registry"
-    COLLECTION = "collection"
+def check_access_token(name: str, token: str) -> None:
+    """Refuse a token that cannot go in an ``Authorization: Bearer`` header.
 
-
-def _scope_kind(value: object) -> ScopeKind:
-    try:
-        return ScopeKind(value)
-    except ValueError:
-        raise ValidationError("scope.kind", "must be project, registry or collection") from None
-
-
-@attrs.frozen(slots=True)
-class Scope:
-    """What an automation watches: a project, a registry, or one collection.
-
-    Build one with ``Scope.project(entity, project)``,
-    ``Scope.registry(entity, registry)`` or
-    ``Scope.collection(entity, registry, collection)``. A registry is a
-    project that holds registered models; a registry scope covers every
-    collection in it, future ones included.
+    Checked before a request is built, never quoting the value: the HTTP
+    layer would refuse the header with an error that quotes the token.
     """
-
-    kind: ScopeKind = attrs.field(converter=_scope_kind)
-    entity: str = attrs.field(validator=lambda _i, _a, v: check_name("scope.entity", v))
-    project_name: str = attrs.field(validator=lambda _i, _a, v: check_name("scope.project", v))
-    collection_name: str | None = None
-
-    def __attrs_post_init__(self) -> None:
-        if self.kind is ScopeKind.COLLECTION:
-            check_name("scope.collection", self.collection_name)
-        elif self.collection_name is not None:
-            raise ValidationError(
-                "scope.collection", f"a {self.kind.value} scope has no collection"
-            )
-
-    @classmethod
-    def project(cls, entity: str, project: str) -> Scope:
-        return cls(ScopeKind.PROJECT, entity, project)
-
-    @classmethod
-    def registry(cls, entity: str, registry: str) -> Scope:
-        return cls(ScopeKind.REGISTRY, entity, registry)
-
-    @classmethod
-    def collection(cls, entity: str, project: str, collection: str) -> Scope:
-        return cls(ScopeKind.COLLECTION, entity, project, collection)
-
-    def covers(self, event: Event) -> bool:
-        return (
-            event.entity == self.entity
-            and event.project == self.project_name
-            and (self.collection_name is None or event.collection == self.collection_name)
+    if not token.isascii() or not token.isprintable() or " " in token:
+        raise ValidationError(
+            "access_token",
+            f"secret {name!r} must be visible ASCII characters with no spaces or line"
+            " breaks (a value read from a file often ends with a newline)",
         )
-
-
-# -- event filters ----------------------------------------------------------
-
-
-def _regex_field(name: str, *, optional: bool) -> Any:
-    def check(_instance: object, _attribute: object, value: object) -> None:
-        if value is None and optional:
-            return
-        compile_pattern(value, f"event.{name}")
-
-    return attrs.field(default=None if optional else attrs.NOTHING, validator=check)
-
-
-class Filter:
-    """What an automation listens to: an event type, and the scopes it suits."""
-
-    __slots__ = ()
-    event_type: ClassVar[EventType]
-    scopes: ClassVar[frozenset[ScopeKind]] = frozenset(ScopeKind)
-
-
-class ArtifactFilter(Filter):
-    """An artifact event filter: a test of one event."""
-
-    __slots__ = ()
-
-    def matches(self, event: Event) -> bool:
-        raise NotImplementedError
-
-
-@attrs.frozen(slots=True)
-class OnLinkArtifact(ArtifactFilter):
-    """A version is linked to a collection; optionally only with a matching alias."""
-
-    event_type: ClassVar[EventType] = EventType.LINK_ARTIFACT
-    alias: str | None = _regex_field("alias", optional=True)
-
-    def matches(self, event: Event) -> bool:
-        return matches(self.alias, event.alias)
-
-
-@attrs.frozen(slots=True)
-class OnUnlinkArtifact(ArtifactFilter):
-    """A version is unlinked from a collection."""
-
-    event_type: ClassVar[EventType] = EventType.UNLINK_ARTIFACT
-
-    def matches(self, event: Event) -> bool:
-        return True
-
-
-@attrs.frozen(slots=True)
-class OnCreateArtifact(ArtifactFilter):
-    """A new version is created in the collection."""
-
-    event_type: ClassVar[EventType] = EventType.CREATE_ARTIFACT
-
-    def matches(self, event: Event) -> bool:
-        return True
-
-
-@attrs.frozen(slots=True)
-class OnAddArtifactAlias(ArtifactFilter):
-    """An alias matching ``alias`` (a regex; use ``^name$`` for exact) is added."""
-
-    event_type: ClassVar[EventType] = EventType.ADD_ARTIFACT_ALIAS
-    alias: str = _regex_field("alias", optional=False)
-
-    def matches(self, event: Event) -> bool:
-        return matches(self.alias, event.alias)
-
-
-@attrs.frozen(slots=True)
-class _TagFilter(ArtifactFilter):
-    tag: str = _regex_field("tag", optional=False)
-
-    def matches(self, event: Event) -> bool:
-        return matches(self.tag, event.tag)
-
-
-@attrs.frozen(slots=True)
-class OnAddArtifactTag(_TagFilter):
-    """A tag matching ``tag`` is added to a version."""
-
-    event_type: ClassVar[EventType] = EventType.ADD_ARTIFACT_TAG
-
-
-@attrs.frozen(slots=True)
-class OnRemoveArtifactTag(_TagFilter):
-    """A tag matching ``tag`` is removed from a version."""
-
-    event_type: ClassVar[EventType] = EventType.REMOVE_ARTIFACT_TAG
-
-
-@attrs.frozen(slots=True)
-class OnAddCollectionTag(_TagFilter):
-    """A tag matching ``tag`` is added to a collection."""
-
-    event_type: ClassVar[EventType] = EventType.ADD_COLLECTION_TAG
-
-
-@attrs.frozen(slots=True)
-class OnRemoveCollectionTag(_TagFilter):
-    """A tag matching ``tag`` is removed from a collection."""
-
-    event_type: ClassVar[EventType] = EventType.REMOVE_COLLECTION_TAG
-
-
-EventFilter = Filter
 
 
 # -- actions ----------------------------------------------------------------
@@ -383,7 +226,7 @@ class Automation:
 
     name: str = attrs.field(validator=_automation_name)
     scope: Scope = attrs.field()
-    event: EventFilter = attrs.field()
+    event: Filter = attrs.field()
     action: Action = attrs.field()
     description: str = attrs.field(default="")
     enabled: bool = attrs.field(default=True, validator=_flag)

@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeAlias
 
 import attrs
-import httpx
 
 from hookwise.errors import BlockedAddressError, UnsafeURLError, ValidationError
+from hookwise.url import parse_url
 
 __all__ = [
     "NetworkPolicy",
@@ -291,8 +291,8 @@ class NetworkPolicy:
         if not isinstance(url, str):
             raise UnsafeURLError(field, f"must be a string, not {type(url).__name__}")
         try:
-            parsed = httpx.URL(url)
-        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            parsed = parse_url(url)
+        except ValueError as exc:
             raise UnsafeURLError(field, f"not a valid URL: {exc}") from None
         scheme = parsed.scheme
         if not scheme:
@@ -311,7 +311,7 @@ class NetworkPolicy:
                 "must not contain a user name or password (URLs end up in logs); "
                 "keep the credential in a secret and name it as the webhook's access_token",
             )
-        host = parsed.raw_host.decode("ascii", "replace")
+        host = parsed.host
         if not host:
             raise UnsafeURLError(field, "has no host")
         if parsed.port is not None and not 1 <= parsed.port <= 65535:

@@ -25,12 +25,10 @@ from typing import Any, TypeVar
 
 import attrs
 
+from hookwise.conditions import MetricChange, MetricThreshold, MetricZScore
 from hookwise.errors import ValidationError
-from hookwise.model import (
-    Action,
-    Automation,
-    DoNothing,
-    EventFilter,
+from hookwise.filters import (
+    Filter,
     OnAddArtifactAlias,
     OnAddArtifactTag,
     OnAddCollectionTag,
@@ -38,13 +36,12 @@ from hookwise.model import (
     OnLinkArtifact,
     OnRemoveArtifactTag,
     OnRemoveCollectionTag,
+    OnRunMetric,
+    OnRunState,
     OnUnlinkArtifact,
-    Scope,
-    ScopeKind,
-    SendWebhook,
-    Webhook,
 )
-from hookwise.runs import MetricChange, MetricThreshold, MetricZScore, OnRunMetric, OnRunState
+from hookwise.model import Action, Automation, DoNothing, SendWebhook, Webhook
+from hookwise.scope import Scope, ScopeKind
 from hookwise.template import compile_template
 
 __all__ = [
@@ -149,7 +146,8 @@ def _take(
 
 
 def _flag(fields: dict[str, Any], what: str) -> dict[str, Any]:
-    """attrs does not check ``enabled``; a stored document must hold a real bool."""
+    """Refuse a stored ``enabled`` that is not a bool before the model does, so
+    the error names the stored document like the codec's other errors."""
     if not isinstance(fields.get("enabled", True), bool):
         raise _fail(what, "enabled must be true or false")
     return fields
@@ -264,18 +262,19 @@ def _decode_action(value: object) -> Action:
 
 def webhook_to_json(webhook: Webhook) -> str:
     """The stored form of a webhook (secrets appear by name only)."""
-    return _dumps(
-        {
-            "v": FORMAT_VERSION,
-            "team": webhook.team,
-            "name": webhook.name,
-            "url": webhook.url,
-            "access_token": webhook.access_token,
-            "secret": webhook.secret,
-            "signing": [scheme.value for scheme in webhook.signing],
-            "enabled": webhook.enabled,
-        }
-    )
+    document = {
+        "v": FORMAT_VERSION,
+        "team": webhook.team,
+        "name": webhook.name,
+        "url": webhook.url,
+        "access_token": webhook.access_token,
+        "secret": webhook.secret,
+        "signing": [scheme.value for scheme in webhook.signing],
+        "enabled": webhook.enabled,
+    }
+    if webhook.disabled_reason is not None:
+        document["disabled_reason"] = webhook.disabled_reason
+    return _dumps(document)
 
 
 def webhook_from_json(text: str) -> Webhook:
@@ -284,14 +283,14 @@ def webhook_from_json(text: str) -> Webhook:
         _load(text, "webhook"),
         "webhook",
         ("team", "name", "url"),
-        ("access_token", "secret", "signing", "enabled"),
+        ("access_token", "secret", "signing", "enabled", "disabled_reason"),
     )
     return Webhook(**_flag(fields, "webhook"))
 
 
 def automation_to_json(automation: Automation) -> str:
     """The stored form of an automation: scope, filter and action spelled out."""
-    event: EventFilter = automation.event
+    event: Filter = automation.event
     return _dumps(
         {
             "v": FORMAT_VERSION,

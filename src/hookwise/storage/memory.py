@@ -17,6 +17,7 @@ from hookwise.storage.protocol import (
     Claim,
     Delivery,
     DeliveryStatus,
+    OutboxEntry,
     RunWindow,
     SecretRecord,
 )
@@ -24,25 +25,27 @@ from hookwise.storage.protocol import (
 __all__ = ["MemoryStorage"]
 
 _T = TypeVar("_T")
+_Key = tuple[str, str]
 
 
 class MemoryStorage:
     """Everything in process memory; gone when the process ends.
 
-    With no ``key`` a random one is made: nothing outlives the process, so
-    there is nothing a lost key could lock away.
+    ``key`` is kept for ``Admin`` and the dispatchers to seal with when they
+    are given none; with no ``key`` a random one is made: nothing outlives
+    the process, so there is nothing a lost key could lock away.
     """
 
     def __init__(self, key: SecretKey | None = None) -> None:
-        self._key = key if key is not None else SecretKey.generate()
+        self.key = key if key is not None else SecretKey.generate()
         self._lock = threading.RLock()
         self._revision = 0
-        self._secrets: dict[tuple[str, str], SecretRecord] = {}
-        self._webhooks: dict[tuple[str, str], Webhook] = {}
-        self._automations: dict[tuple[str, str], Automation] = {}
+        self._secrets: dict[_Key, SecretRecord] = {}
+        self._webhooks: dict[_Key, Webhook] = {}
+        self._automations: dict[_Key, Automation] = {}
         self._deliveries: dict[str, Delivery] = {}
         self._bodies: dict[str, bytes] = {}
-        self._leases: dict[str, tuple[str, float]] = {}
+        self._leases: dict[str, str] = {}
         self._attempts: dict[str, list[Attempt]] = {}
         self._fired: dict[tuple[str, str], float] = {}
         self._windows: dict[str, dict[str, RunWindow]] = {}
@@ -51,106 +54,125 @@ class MemoryStorage:
         automations, deliveries = len(self._automations), len(self._deliveries)
         return f"MemoryStorage({automations} automations, {deliveries} deliveries)"
 
-    @property
-    def key(self) -> SecretKey:
-        return self._key
-
     def revision(self) -> int:
         return self._revision
 
-    def _put(
-        self,
-        table: dict[tuple[str, str], _T],
-        kind: str,
-        key: tuple[str, str],
-        value: _T,
-        replace: bool,
-    ) -> None:
+    # -- configuration ---------------------------------------------------
+
+    def _write(self, table: dict[_Key, _T], kind: str, key: _Key, value: _T, *, new: bool) -> None:
         with self._lock:
-            exists = key in table
-            if replace and not exists:
-                raise NotFoundError(kind, "/".join(key))
-            if not replace and exists:
+            if new and key in table:
                 raise AlreadyExistsError(kind, "/".join(key))
+            if not new and key not in table:
+                raise NotFoundError(kind, "/".join(key))
             table[key] = value
             self._revision += 1
 
-    def _delete(self, table: dict[tuple[str, str], _T], key: tuple[str, str]) -> bool:
+    def _delete(self, table: dict[_Key, _T], key: _Key) -> bool:
         with self._lock:
             if table.pop(key, None) is None:
                 return False
             self._revision += 1
             return True
 
-    # secrets
-    def put_secret(self, record: SecretRecord, *, replace: bool) -> None:
-        self._put(self._secrets, "secret", (record.team, record.name), record, replace)
+    @staticmethod
+    def _list(table: dict[_Key, _T], team: str | None) -> list[_T]:
+        return [value for key, value in sorted(table.items()) if team is None or key[0] == team]
+
+    def create_secret(self, record: SecretRecord) -> None:
+        self._write(self._secrets, "secret", (record.team, record.name), record, new=True)
+
+    def update_secret(self, record: SecretRecord) -> None:
+        self._write(self._secrets, "secret", (record.team, record.name), record, new=False)
 
     def get_secret(self, team: str, name: str) -> SecretRecord | None:
         return self._secrets.get((team, name))
 
     def list_secrets(self, team: str) -> list[SecretRecord]:
-        return [r for k, r in sorted(self._secrets.items()) if k[0] == team]
+        with self._lock:
+            return self._list(self._secrets, team)
 
     def delete_secret(self, team: str, name: str) -> bool:
         return self._delete(self._secrets, (team, name))
 
-    # webhooks
-    def put_webhook(self, webhook: Webhook, *, replace: bool) -> None:
-        self._put(self._webhooks, "webhook", (webhook.team, webhook.name), webhook, replace)
+    def create_webhook(self, webhook: Webhook) -> None:
+        self._write(self._webhooks, "webhook", (webhook.team, webhook.name), webhook, new=True)
+
+    def update_webhook(self, webhook: Webhook) -> None:
+        self._write(self._webhooks, "webhook", (webhook.team, webhook.name), webhook, new=False)
 
     def get_webhook(self, team: str, name: str) -> Webhook | None:
         return self._webhooks.get((team, name))
 
     def list_webhooks(self, team: str) -> list[Webhook]:
-        return [w for k, w in sorted(self._webhooks.items()) if k[0] == team]
+        with self._lock:
+            return self._list(self._webhooks, team)
 
     def delete_webhook(self, team: str, name: str) -> bool:
         return self._delete(self._webhooks, (team, name))
 
-    # automations
-    def put_automation(self, automation: Automation, *, replace: bool) -> None:
+    def disable_webhook(self, team: str, name: str, reason: str) -> bool:
+        with self._lock:
+            webhook = self._webhooks.get((team, name))
+            if webhook is None or not webhook.enabled:
+                return False
+            disabled = attrs.evolve(webhook, enabled=False, disabled_reason=reason)
+            self._write(self._webhooks, "webhook", (team, name), disabled, new=False)
+            return True
+
+    def create_automation(self, automation: Automation) -> None:
         key = (automation.team, automation.name)
-        self._put(self._automations, "automation", key, automation, replace)
+        self._write(self._automations, "automation", key, automation, new=True)
+
+    def update_automation(self, automation: Automation) -> None:
+        key = (automation.team, automation.name)
+        self._write(self._automations, "automation", key, automation, new=False)
 
     def get_automation(self, team: str, name: str) -> Automation | None:
         return self._automations.get((team, name))
 
     def list_automations(self, team: str | None = None) -> list[Automation]:
         with self._lock:
-            items = sorted(self._automations.items())
-        return [a for k, a in items if team is None or k[0] == team]
+            return self._list(self._automations, team)
 
     def delete_automation(self, team: str, name: str) -> bool:
         return self._delete(self._automations, (team, name))
 
-    # outbox
-    def enqueue(self, deliveries: Sequence[tuple[Delivery, bytes]]) -> None:
-        with self._lock:
-            seen: set[str] = set()
-            for delivery, _body in deliveries:
-                if delivery.id in self._deliveries or delivery.id in seen:
-                    raise AlreadyExistsError("delivery", delivery.id)
-                seen.add(delivery.id)
-            for delivery, body in deliveries:
-                self._deliveries[delivery.id] = delivery
-                self._bodies[delivery.id] = body
-                self._attempts[delivery.id] = []
+    # -- the outbox ------------------------------------------------------
 
-    def _due(self, delivery: Delivery, now: float) -> bool:
-        if delivery.status.finished or delivery.next_attempt_at is None:
-            return False
-        lease = self._leases.get(delivery.id)
-        return delivery.next_attempt_at <= now and (lease is None or lease[1] <= now)
+    def enqueue(self, entries: Sequence[OutboxEntry]) -> list[Delivery]:
+        with self._lock:
+            ids = [entry.delivery.id for entry in entries]
+            for delivery_id in ids:
+                if delivery_id in self._deliveries or ids.count(delivery_id) > 1:
+                    raise AlreadyExistsError("delivery", delivery_id)
+            stored = []
+            for entry in entries:
+                cooldown, delivery = entry.cooldown, entry.delivery
+                if cooldown is not None:
+                    last = self._fired.get((cooldown.automation, cooldown.run))
+                    if last is not None and last > cooldown.since:
+                        continue
+                    self._fired[(cooldown.automation, cooldown.run)] = cooldown.at
+                self._deliveries[delivery.id] = delivery
+                self._bodies[delivery.id] = entry.sealed_body
+                self._attempts[delivery.id] = []
+                stored.append(delivery)
+            return stored
 
     def claim(self, now: float, *, limit: int, lease: float) -> list[Claim]:
         with self._lock:
-            due = [d for d in self._deliveries.values() if self._due(d, now)]
-            due.sort(key=lambda d: (d.next_attempt_at or 0.0, d.created_at))
+            due = [
+                d
+                for d in self._deliveries.values()
+                if d.next_attempt_at is not None and d.next_attempt_at <= now
+            ]
+            due.sort(key=lambda d: (d.next_attempt_at, d.created_at))
             claims = []
-            for delivery in due[:limit]:
+            for delivery in due[: max(limit, 0)]:
                 token = uuid.uuid4().hex
-                self._leases[delivery.id] = (token, now + lease)
+                self._leases[delivery.id] = token
+                self._deliveries[delivery.id] = attrs.evolve(delivery, next_attempt_at=now + lease)
                 claims.append(Claim(delivery, self._bodies[delivery.id], token, now + lease))
             return claims
 
@@ -161,25 +183,24 @@ class MemoryStorage:
         *,
         status: DeliveryStatus,
         next_attempt_at: float | None,
+        finished_at: float | None,
     ) -> bool:
         with self._lock:
             delivery_id = claim.delivery.id
-            lease = self._leases.get(delivery_id)
-            if lease is None or lease[0] != claim.lease_token:
+            if self._leases.get(delivery_id) != claim.lease_token:
                 return False
             del self._leases[delivery_id]
-            current = self._deliveries[delivery_id]
             self._attempts[delivery_id].append(attempt)
             self._deliveries[delivery_id] = attrs.evolve(
-                current,
+                self._deliveries[delivery_id],
                 status=status,
-                attempts=current.attempts + 1,
-                next_attempt_at=None if status.finished else next_attempt_at,
+                attempts=attempt.number,
+                next_attempt_at=next_attempt_at,
                 url=attempt.url,
                 response_status=attempt.response_status,
                 response_body=attempt.response_body,
                 error=attempt.error,
-                finished_at=attempt.started_at + attempt.elapsed if status.finished else None,
+                finished_at=finished_at,
             )
             return True
 
@@ -194,6 +215,14 @@ class MemoryStorage:
             )
             self._deliveries[delivery_id] = updated
             return updated
+
+    def outstanding(self) -> tuple[int, float | None]:
+        with self._lock:
+            due = [d.next_attempt_at for d in self._deliveries.values()]
+        times = [t for t in due if t is not None]
+        return len(times), min(times, default=None)
+
+    # -- the history -----------------------------------------------------
 
     def get_delivery(self, delivery_id: str) -> Delivery | None:
         return self._deliveries.get(delivery_id)
@@ -216,34 +245,13 @@ class MemoryStorage:
         with self._lock:
             rows = [d for d in self._deliveries.values() if all(k(d) for k in keep)]
         rows.sort(key=lambda d: d.created_at, reverse=True)
-        return rows[:limit]
+        return rows[: max(limit, 0)]
 
     def list_attempts(self, delivery_id: str) -> list[Attempt]:
         with self._lock:
             return list(self._attempts.get(delivery_id, ()))
 
-    def outstanding(self) -> tuple[int, float | None]:
-        with self._lock:
-            count = 0
-            earliest: float | None = None
-            for delivery in self._deliveries.values():
-                if delivery.status.finished or delivery.next_attempt_at is None:
-                    continue
-                count += 1
-                due = delivery.next_attempt_at
-                lease = self._leases.get(delivery.id)
-                if lease is not None:
-                    due = max(due, lease[1])
-                earliest = due if earliest is None else min(earliest, due)
-            return count, earliest
-
-    def fire_trigger(self, automation: str, run_id: str, now: float, cooldown: float) -> bool:
-        with self._lock:
-            last = self._fired.get((automation, run_id))
-            if last is not None and now - last < cooldown:
-                return False
-            self._fired[(automation, run_id)] = now
-            return True
+    # -- run state -------------------------------------------------------
 
     def save_windows(self, windows: Sequence[RunWindow]) -> None:
         with self._lock:

@@ -1,10 +1,12 @@
-"""The storage contract, and the records that cross it.
+"""The storage contract, split by role, and the records that cross it.
 
 A platform backs hookwise with its own database by implementing
-:class:`Storage`. Storage never sees a plaintext secret: secret values and
-outbox bodies arrive sealed by :class:`hookwise.SecretKey`. Time is always
-passed in (``now``, seconds since the epoch), so storages hold no clocks and
-tests can move time.
+:class:`Storage`, or one role of it at a time (:class:`ConfigStore`,
+:class:`Outbox`, :class:`History`, :class:`RunStateStore`). Storage never
+sees a plaintext secret: secret values and outbox bodies arrive sealed.
+Storage holds no rules and no clock: the core decides what a delivery's
+status, next due time and finish time are, and when a cooldown holds, and
+hands those down as values; a store keeps them and compares them.
 """
 
 from __future__ import annotations
@@ -15,14 +17,19 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from hookwise.crypto import SecretKey
 from hookwise.model import Automation, Webhook
 
 __all__ = [
     "Attempt",
     "Claim",
+    "ConfigStore",
+    "Cooldown",
     "Delivery",
     "DeliveryStatus",
+    "History",
+    "Outbox",
+    "OutboxEntry",
+    "RunStateStore",
     "RunWindow",
     "SecretRecord",
     "Storage",
@@ -61,7 +68,7 @@ class DeliveryStatus(str, enum.Enum):
 
 @attrs.frozen(slots=True)
 class SecretRecord:
-    """A secret as stored: the value sealed with the storage's key."""
+    """A secret as stored: the value sealed by :class:`hookwise.vault.Vault`."""
 
     team: str
     name: str
@@ -112,6 +119,30 @@ class Attempt:
 
 
 @attrs.frozen(slots=True)
+class Cooldown:
+    """A run automation's rate limit, written with its delivery.
+
+    The entry is stored only if ``automation`` last fired for ``run`` at or
+    before ``since`` (or never); then ``at`` becomes its last firing. The core
+    computes ``since`` (``at`` minus the cooldown), so a store only compares.
+    """
+
+    automation: str  # team/name, plus /STATE for a per-state cooldown
+    run: str  # entity/project/run id
+    at: float
+    since: float
+
+
+@attrs.frozen(slots=True)
+class OutboxEntry:
+    """A new delivery, its sealed body, and the cooldown it must pass, if any."""
+
+    delivery: Delivery
+    sealed_body: bytes = attrs.field(repr=False)
+    cooldown: Cooldown | None = None
+
+
+@attrs.frozen(slots=True)
 class Claim:
     """A delivery leased to one worker until ``lease_until``."""
 
@@ -122,52 +153,38 @@ class Claim:
 
 
 @runtime_checkable
-class Storage(Protocol):
-    """What hookwise needs from a database. ``hookwise.testing`` checks an
-    implementation against this contract."""
+class ConfigStore(Protocol):
+    """Secrets (sealed), webhooks and automations: what ``Admin`` manages.
 
-    @property
-    def key(self) -> SecretKey:
-        """The key that seals secrets and outbox bodies for this store."""
-        ...
+    ``create_*`` raises AlreadyExistsError for a taken name; ``update_*``
+    raises NotFoundError for a missing one. Lists are sorted by name.
+    """
 
     def revision(self) -> int:
-        """A number that changes whenever a secret, webhook or automation does;
-        dispatchers rebuild their index when it moves."""
+        """A number that changes whenever a secret, webhook or automation does,
+        and stays still on reads; dispatchers rebuild their index when it moves."""
         ...
 
-    # secrets: ciphertext only
-    def put_secret(self, record: SecretRecord, *, replace: bool) -> None:
-        """Insert, or with ``replace`` update, a secret. Raises AlreadyExistsError
-        when inserting a taken name, NotFoundError when replacing a missing one."""
-        ...
-
+    def create_secret(self, record: SecretRecord) -> None: ...
+    def update_secret(self, record: SecretRecord) -> None: ...
     def get_secret(self, team: str, name: str) -> SecretRecord | None: ...
-
-    def list_secrets(self, team: str) -> list[SecretRecord]:
-        """Sorted by name."""
-        ...
-
+    def list_secrets(self, team: str) -> list[SecretRecord]: ...
     def delete_secret(self, team: str, name: str) -> bool: ...
 
-    # webhooks
-    def put_webhook(self, webhook: Webhook, *, replace: bool) -> None:
-        """As :meth:`put_secret`."""
-        ...
-
+    def create_webhook(self, webhook: Webhook) -> None: ...
+    def update_webhook(self, webhook: Webhook) -> None: ...
     def get_webhook(self, team: str, name: str) -> Webhook | None: ...
-
-    def list_webhooks(self, team: str) -> list[Webhook]:
-        """Sorted by name."""
-        ...
-
+    def list_webhooks(self, team: str) -> list[Webhook]: ...
     def delete_webhook(self, team: str, name: str) -> bool: ...
 
-    # automations (keyed by the scope's entity and the name)
-    def put_automation(self, automation: Automation, *, replace: bool) -> None:
-        """As :meth:`put_secret`."""
+    def disable_webhook(self, team: str, name: str, reason: str) -> bool:
+        """In one step, turn an enabled webhook off and keep ``reason`` on it.
+        False, changing nothing, when it is missing or already off."""
         ...
 
+    # automations are keyed by the scope's entity and the name
+    def create_automation(self, automation: Automation) -> None: ...
+    def update_automation(self, automation: Automation) -> None: ...
     def get_automation(self, team: str, name: str) -> Automation | None: ...
 
     def list_automations(self, team: str | None = None) -> list[Automation]:
@@ -176,14 +193,27 @@ class Storage(Protocol):
 
     def delete_automation(self, team: str, name: str) -> bool: ...
 
-    # the outbox and its history
-    def enqueue(self, deliveries: Sequence[tuple[Delivery, bytes]]) -> None:
-        """Store new deliveries with their sealed bodies, all or none."""
+
+@runtime_checkable
+class Outbox(Protocol):
+    """Deliveries waiting to be sent, leased to workers, and their results.
+
+    A delivery is due when its ``next_attempt_at`` is set and not after
+    ``now``; a store needs to know nothing else (a finished delivery has
+    none, a leased one has its lease end).
+    """
+
+    def enqueue(self, entries: Sequence[OutboxEntry]) -> list[Delivery]:
+        """In one transaction: store each entry whose cooldown (if any) holds,
+        recording that cooldown's firing with it, and return the deliveries
+        stored. A taken delivery id raises AlreadyExistsError, storing nothing."""
         ...
 
     def claim(self, now: float, *, limit: int, lease: float) -> list[Claim]:
-        """Lease up to ``limit`` unfinished deliveries whose ``next_attempt_at``
-        is due and whose lease, if any, has expired; oldest due first."""
+        """Lease up to ``limit`` due deliveries, earliest ``next_attempt_at``
+        first (then oldest): each gets a new lease token, and its
+        ``next_attempt_at`` moves to ``now + lease``, when it is due again if
+        no result comes back."""
         ...
 
     def record_attempt(
@@ -193,14 +223,28 @@ class Storage(Protocol):
         *,
         status: DeliveryStatus,
         next_attempt_at: float | None,
+        finished_at: float | None,
     ) -> bool:
-        """Append ``attempt`` and move the delivery to ``status``, releasing the
-        lease. Returns False, changing nothing, if the lease was lost."""
+        """If ``claim`` still holds the lease: append ``attempt``, copy its
+        url, response and error onto the delivery, set ``attempts`` to its
+        number and the three given values, and release the lease. Else
+        change nothing and return False."""
         ...
 
     def requeue(self, delivery_id: str, now: float) -> Delivery:
-        """Make a delivery due again at ``now`` (redelivery), same message id."""
+        """Make a delivery PENDING and due at ``now`` again, unfinished, with
+        the same message id (redelivery); any lease is broken. NotFoundError
+        when it does not exist."""
         ...
+
+    def outstanding(self) -> tuple[int, float | None]:
+        """How many deliveries have a ``next_attempt_at``, and the earliest."""
+        ...
+
+
+@runtime_checkable
+class History(Protocol):
+    """Reading back what was delivered."""
 
     def get_delivery(self, delivery_id: str) -> Delivery | None: ...
 
@@ -219,18 +263,11 @@ class Storage(Protocol):
         """Oldest first."""
         ...
 
-    def outstanding(self) -> tuple[int, float | None]:
-        """How many deliveries are unfinished, and the earliest time one is due
-        (``None`` when none is); a leased delivery counts as due when its
-        lease ends."""
-        ...
 
-    # run-trigger state
-    def fire_trigger(self, automation: str, run_id: str, now: float, cooldown: float) -> bool:
-        """Atomically: if ``automation`` (``team/name``) has not fired for
-        ``run_id`` within ``cooldown`` seconds before ``now``, record ``now``
-        and return True; else change nothing and return False."""
-        ...
+@runtime_checkable
+class RunStateStore(Protocol):
+    """Run metric windows that must survive a restart (cooldowns are
+    written by :meth:`Outbox.enqueue`, together with their delivery)."""
 
     def save_windows(self, windows: Sequence[RunWindow]) -> None:
         """Insert or replace each window, keyed by (``run``, ``automation``)."""
@@ -243,5 +280,11 @@ class Storage(Protocol):
     def delete_windows(self, run: str) -> None:
         """Forget a run's windows (it ended); unknown runs are no error."""
         ...
+
+
+@runtime_checkable
+class Storage(ConfigStore, Outbox, History, RunStateStore, Protocol):
+    """Every role in one store: what ``Admin`` and the dispatchers take.
+    ``hookwise.testing`` checks an implementation, role by role."""
 
     def close(self) -> None: ...

@@ -10,7 +10,9 @@ so changes made by another process are seen too.
 
 Webhooks and automations are stored as :mod:`hookwise.storage.codec` JSON
 beside their key columns; secrets and outbox bodies arrive sealed and are
-stored as BLOBs, so no plaintext secret reaches the file.
+stored as BLOBs, so no plaintext secret reaches the file. A delivery is due
+when its ``next_attempt_at`` is not after now: the core sets it, a claim
+moves it to the lease's end, and a finished delivery has none.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any
+
+import attrs
 
 from hookwise.crypto import SecretKey
 from hookwise.errors import AlreadyExistsError, HookwiseError, NotFoundError
@@ -38,16 +42,15 @@ from hookwise.storage.protocol import (
     Claim,
     Delivery,
     DeliveryStatus,
+    OutboxEntry,
     RunWindow,
     SecretRecord,
 )
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStorage"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Kept in ``PRAGMA user_version``; a file from a newer hookwise is refused."""
-
-_UNFINISHED = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
 
 _SCHEMA = """
 CREATE TABLE meta (
@@ -148,6 +151,15 @@ CREATE TABLE windows (
     PRIMARY KEY (run, automation)
 ) WITHOUT ROWID;
 """,
+    # the lease moved into next_attempt_at: a store keeps no rule of what is due
+    3: """
+UPDATE deliveries SET next_attempt_at = NULL WHERE status IN ('SUCCEEDED', 'FAILED');
+UPDATE deliveries SET next_attempt_at = MAX(next_attempt_at, lease_until)
+    WHERE lease_until IS NOT NULL AND next_attempt_at IS NOT NULL;
+UPDATE deliveries SET lease_until = NULL;
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+""",
 }
 
 _DELIVERY_COLUMNS = (
@@ -203,7 +215,8 @@ class SQLiteStorage:
 
     def __init__(self, path: str | os.PathLike[str], *, key: SecretKey | None = None) -> None:
         self._path = os.fspath(path)
-        self._key = key if key is not None else SecretKey.from_env()
+        self.key = key if key is not None else SecretKey.from_env()
+        """Kept for ``Admin`` and the dispatchers to seal with when they are given none."""
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         try:
@@ -249,10 +262,6 @@ class SQLiteStorage:
         self.close()
 
     @property
-    def key(self) -> SecretKey:
-        return self._key
-
-    @property
     def path(self) -> str:
         return self._path
 
@@ -280,31 +289,31 @@ class SQLiteStorage:
 
     # -- configuration rows ----------------------------------------------------------
 
-    def _put(
-        self, table: str, kind: str, key: tuple[str, str], values: dict[str, Any], replace: bool
-    ) -> None:
-        columns = list(values)
+    def _insert(self, table: str, kind: str, key: tuple[str, str], values: dict[str, Any]) -> None:
+        columns = ", ".join(values)
+        placeholders = ", ".join("?" for _ in values)
         with self._write() as conn:
-            if replace:
-                assignments = ", ".join(f"{column} = ?" for column in columns)
-                cursor = conn.execute(
-                    f"UPDATE {table} SET {assignments} WHERE team = ? AND name = ?",  # noqa: S608
-                    (*values.values(), *key),
+            try:
+                conn.execute(
+                    f"INSERT INTO {table} (team, name, {columns}) "  # noqa: S608
+                    f"VALUES (?, ?, {placeholders})",
+                    (*key, *values.values()),
                 )
-                if cursor.rowcount == 0:
-                    raise NotFoundError(kind, "/".join(key))
-            else:
-                placeholders = ", ".join("?" for _ in columns)
-                try:
-                    conn.execute(
-                        f"INSERT INTO {table} (team, name, {', '.join(columns)}) "  # noqa: S608
-                        f"VALUES (?, ?, {placeholders})",
-                        (*key, *values.values()),
-                    )
-                except sqlite3.IntegrityError as exc:
-                    if not _taken(exc):
-                        raise
-                    raise AlreadyExistsError(kind, "/".join(key)) from None
+            except sqlite3.IntegrityError as exc:
+                if not _taken(exc):
+                    raise
+                raise AlreadyExistsError(kind, "/".join(key)) from None
+            conn.execute("UPDATE meta SET revision = revision + 1 WHERE id = 1")
+
+    def _update(self, table: str, kind: str, key: tuple[str, str], values: dict[str, Any]) -> None:
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        with self._write() as conn:
+            cursor = conn.execute(
+                f"UPDATE {table} SET {assignments} WHERE team = ? AND name = ?",  # noqa: S608
+                (*values.values(), *key),
+            )
+            if cursor.rowcount == 0:
+                raise NotFoundError(kind, "/".join(key))
             conn.execute("UPDATE meta SET revision = revision + 1 WHERE id = 1")
 
     def _delete(self, table: str, team: str, name: str) -> bool:
@@ -319,13 +328,19 @@ class SQLiteStorage:
             return True
 
     # secrets
-    def put_secret(self, record: SecretRecord, *, replace: bool) -> None:
-        values = {
+    @staticmethod
+    def _secret_values(record: SecretRecord) -> dict[str, Any]:
+        return {
             "ciphertext": bytes(record.ciphertext),
             "created_at": record.created_at,
             "updated_at": record.updated_at,
         }
-        self._put("secrets", "secret", (record.team, record.name), values, replace)
+
+    def create_secret(self, record: SecretRecord) -> None:
+        self._insert("secrets", "secret", (record.team, record.name), self._secret_values(record))
+
+    def update_secret(self, record: SecretRecord) -> None:
+        self._update("secrets", "secret", (record.team, record.name), self._secret_values(record))
 
     def get_secret(self, team: str, name: str) -> SecretRecord | None:
         rows = self._read(
@@ -347,13 +362,21 @@ class SQLiteStorage:
         return self._delete("secrets", team, name)
 
     # webhooks
-    def put_webhook(self, webhook: Webhook, *, replace: bool) -> None:
-        values = {
+    @staticmethod
+    def _webhook_values(webhook: Webhook) -> dict[str, Any]:
+        return {
             "url": webhook.url,
             "enabled": webhook.enabled,
             "document": webhook_to_json(webhook),
         }
-        self._put("webhooks", "webhook", (webhook.team, webhook.name), values, replace)
+
+    def create_webhook(self, webhook: Webhook) -> None:
+        key = (webhook.team, webhook.name)
+        self._insert("webhooks", "webhook", key, self._webhook_values(webhook))
+
+    def update_webhook(self, webhook: Webhook) -> None:
+        key = (webhook.team, webhook.name)
+        self._update("webhooks", "webhook", key, self._webhook_values(webhook))
 
     def get_webhook(self, team: str, name: str) -> Webhook | None:
         rows = self._read("SELECT document FROM webhooks WHERE team = ? AND name = ?", (team, name))
@@ -366,10 +389,27 @@ class SQLiteStorage:
     def delete_webhook(self, team: str, name: str) -> bool:
         return self._delete("webhooks", team, name)
 
+    def disable_webhook(self, team: str, name: str, reason: str) -> bool:
+        with self._write() as conn:  # read and write in one transaction: no lost update
+            row = conn.execute(
+                "SELECT document FROM webhooks WHERE team = ? AND name = ? AND enabled",
+                (team, name),
+            ).fetchone()
+            if row is None:
+                return False
+            webhook = attrs.evolve(webhook_from_json(row[0]), enabled=False, disabled_reason=reason)
+            conn.execute(
+                "UPDATE webhooks SET enabled = 0, document = ? WHERE team = ? AND name = ?",
+                (webhook_to_json(webhook), team, name),
+            )
+            conn.execute("UPDATE meta SET revision = revision + 1 WHERE id = 1")
+            return True
+
     # automations
-    def put_automation(self, automation: Automation, *, replace: bool) -> None:
+    @staticmethod
+    def _automation_values(automation: Automation) -> dict[str, Any]:
         action = automation.action
-        values = {
+        return {
             "event_type": automation.event.event_type.value,
             "scope_kind": automation.scope.kind.value,
             "project": automation.scope.project_name,
@@ -378,8 +418,14 @@ class SQLiteStorage:
             "enabled": automation.enabled,
             "document": automation_to_json(automation),
         }
+
+    def create_automation(self, automation: Automation) -> None:
         key = (automation.team, automation.name)
-        self._put("automations", "automation", key, values, replace)
+        self._insert("automations", "automation", key, self._automation_values(automation))
+
+    def update_automation(self, automation: Automation) -> None:
+        key = (automation.team, automation.name)
+        self._update("automations", "automation", key, self._automation_values(automation))
 
     def get_automation(self, team: str, name: str) -> Automation | None:
         rows = self._read(
@@ -401,20 +447,28 @@ class SQLiteStorage:
 
     # -- the outbox ------------------------------------------------------------------
 
-    def enqueue(self, deliveries: Sequence[tuple[Delivery, bytes]]) -> None:
-        rows = [
-            (
-                d.id, d.message_id, d.team, d.webhook, d.automation, d.event_type, d.event_id,
-                d.created_at, d.display, d.url, DeliveryStatus(d.status).value, d.attempts,
-                d.next_attempt_at, d.response_status, d.response_body, d.error, d.finished_at,
-                bytes(body),
-            )
-            for d, body in deliveries
-        ]  # fmt: skip
-        if not rows:
-            return
+    def enqueue(self, entries: Sequence[OutboxEntry]) -> list[Delivery]:
+        stored: list[Delivery] = []
+        if not entries:
+            return stored
         with self._write() as conn:
-            for row in rows:
+            for entry in entries:
+                cooldown, d = entry.cooldown, entry.delivery
+                if cooldown is not None:
+                    fired = conn.execute(
+                        "INSERT INTO triggers (automation, run_id, fired_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT (automation, run_id) "
+                        "DO UPDATE SET fired_at = excluded.fired_at WHERE fired_at <= ?",
+                        (cooldown.automation, cooldown.run, cooldown.at, cooldown.since),
+                    )
+                    if fired.rowcount == 0:  # fired within the cooldown: not this time
+                        continue
+                row = (
+                    d.id, d.message_id, d.team, d.webhook, d.automation, d.event_type, d.event_id,
+                    d.created_at, d.display, d.url, DeliveryStatus(d.status).value, d.attempts,
+                    d.next_attempt_at, d.response_status, d.response_body, d.error, d.finished_at,
+                    bytes(entry.sealed_body),
+                )  # fmt: skip
                 try:
                     conn.execute(
                         f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}, body) "  # noqa: S608
@@ -424,23 +478,24 @@ class SQLiteStorage:
                 except sqlite3.IntegrityError as exc:
                     if not _taken(exc):
                         raise
-                    raise AlreadyExistsError("delivery", row[0]) from None
+                    raise AlreadyExistsError("delivery", d.id) from None
+                stored.append(d)
+        return stored
 
     def claim(self, now: float, *, limit: int, lease: float) -> list[Claim]:
         lease_until = now + lease
         with self._write() as conn:
             rows = conn.execute(
                 f"SELECT {_DELIVERY_COLUMNS}, body FROM deliveries "  # noqa: S608
-                "WHERE status IN (?, ?) AND next_attempt_at <= ? "
-                "AND (lease_until IS NULL OR lease_until <= ?) "
+                "WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
                 "ORDER BY next_attempt_at, created_at, seq LIMIT ?",
-                (*_UNFINISHED, now, now, max(limit, 0)),
+                (now, max(limit, 0)),
             ).fetchall()
             claims = []
             for row in rows:
                 token = uuid.uuid4().hex
                 conn.execute(
-                    "UPDATE deliveries SET lease_token = ?, lease_until = ? WHERE id = ?",
+                    "UPDATE deliveries SET lease_token = ?, next_attempt_at = ? WHERE id = ?",
                     (token, lease_until, row[0]),
                 )
                 claims.append(Claim(_delivery(row), row[17], token, lease_until))
@@ -453,18 +508,17 @@ class SQLiteStorage:
         *,
         status: DeliveryStatus,
         next_attempt_at: float | None,
+        finished_at: float | None,
     ) -> bool:
-        status = DeliveryStatus(status)
-        finished_at = attempt.started_at + attempt.elapsed if status.finished else None
         with self._write() as conn:
             cursor = conn.execute(
-                "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, "
+                "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
                 "url = ?, response_status = ?, response_body = ?, error = ?, finished_at = ?, "
-                "lease_token = NULL, lease_until = NULL "
-                "WHERE id = ? AND lease_token = ?",
+                "lease_token = NULL WHERE id = ? AND lease_token = ?",
                 (
-                    status.value,
-                    None if status.finished else next_attempt_at,
+                    DeliveryStatus(status).value,
+                    attempt.number,
+                    next_attempt_at,
                     attempt.url,
                     attempt.response_status,
                     attempt.response_body,
@@ -478,16 +532,7 @@ class SQLiteStorage:
                 return False
             conn.execute(
                 f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                (
-                    claim.delivery.id,
-                    attempt.number,
-                    attempt.started_at,
-                    attempt.elapsed,
-                    attempt.url,
-                    attempt.response_status,
-                    attempt.response_body,
-                    attempt.error,
-                ),
+                attrs.astuple(attempt, recurse=False),
             )
             return True
 
@@ -495,7 +540,7 @@ class SQLiteStorage:
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE deliveries SET status = ?, next_attempt_at = ?, finished_at = NULL, "
-                "lease_token = NULL, lease_until = NULL WHERE id = ?",
+                "lease_token = NULL WHERE id = ?",
                 (DeliveryStatus.PENDING.value, now, delivery_id),
             )
             if cursor.rowcount == 0:
@@ -548,26 +593,11 @@ class SQLiteStorage:
 
     def outstanding(self) -> tuple[int, float | None]:
         rows = self._read(
-            "SELECT COUNT(*), MIN(MAX(next_attempt_at, COALESCE(lease_until, next_attempt_at))) "
-            "FROM deliveries WHERE status IN (?, ?) AND next_attempt_at IS NOT NULL",
-            _UNFINISHED,
+            "SELECT COUNT(*), MIN(next_attempt_at) FROM deliveries "
+            "WHERE next_attempt_at IS NOT NULL"
         )
         count, earliest = rows[0]
         return int(count), earliest
-
-    def fire_trigger(self, automation: str, run_id: str, now: float, cooldown: float) -> bool:
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT fired_at FROM triggers WHERE automation = ? AND run_id = ?",
-                (automation, run_id),
-            ).fetchone()
-            if row is not None and now - row[0] < cooldown:
-                return False
-            conn.execute(
-                "INSERT OR REPLACE INTO triggers (automation, run_id, fired_at) VALUES (?, ?, ?)",
-                (automation, run_id, now),
-            )
-            return True
 
     def save_windows(self, windows: Sequence[RunWindow]) -> None:
         if not windows:

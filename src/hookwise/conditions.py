@@ -1,0 +1,226 @@
+"""Metric conditions: what to watch in a run's logged values.
+
+Plain validated values, apart from the windows that evaluate them
+(:mod:`hookwise.evaluators`) and the filters that carry them
+(:class:`~hookwise.filters.OnRunMetric`), so that storing or comparing a
+condition needs none of the evaluation machinery. A condition fires on a
+crossing: when it turns true for a run (its first evaluation counts), not on
+every step it stays true.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import operator
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+import attrs
+
+from hookwise.errors import ValidationError
+from hookwise.events import EventType, check_label
+
+__all__ = [
+    "MAX_WINDOW",
+    "Agg",
+    "ChangeKind",
+    "Direction",
+    "MetricChange",
+    "MetricCondition",
+    "MetricThreshold",
+    "MetricZScore",
+    "Op",
+    "check_number",
+]
+
+MAX_WINDOW = 1000  # values kept per run and condition: memory stays flat
+
+
+class Agg(str, enum.Enum):
+    MAX = "MAX"
+    MIN = "MIN"
+    AVERAGE = "AVERAGE"
+
+
+class Op(str, enum.Enum):
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    EQ = "eq"
+    NE = "ne"
+
+    @property
+    def compare(self) -> Callable[[float, float], bool]:
+        return _OPS[self]
+
+
+_OPS: dict[Op, Callable[[float, float], bool]] = {
+    Op.GT: operator.gt,
+    Op.GTE: operator.ge,
+    Op.LT: operator.lt,
+    Op.LTE: operator.le,
+    Op.EQ: operator.eq,
+    Op.NE: operator.ne,
+}
+
+
+class ChangeKind(str, enum.Enum):
+    ABSOLUTE = "ABSOLUTE"
+    RELATIVE = "RELATIVE"  # the change divided by the prior window's mean
+
+
+class Direction(str, enum.Enum):
+    INCREASE = "INCREASE"
+    DECREASE = "DECREASE"
+    ANY = "ANY"
+
+    def predicate(self, amount: float) -> Callable[[float], bool]:
+        """Whether a signed change (or score) goes ``amount`` far this way.
+
+        The direction is decided here, once per condition; the function
+        returned is what an evaluator calls on each value.
+        """
+        if self is Direction.INCREASE:
+            return lambda delta: delta >= amount
+        if self is Direction.DECREASE:
+            return lambda delta: -delta >= amount
+        return lambda delta: abs(delta) >= amount
+
+
+# -- validators and converters --------------------------------------------------
+
+
+def check_number(field: str, value: object) -> None:
+    """Refuse anything but a finite int or float (bools included) for ``field``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
+        raise ValidationError(f"event.condition.{field}", "must be a finite number")
+
+
+def _metric_name(_i: object, _a: object, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValidationError("event.condition.name", "must be a non-empty metric name")
+    check_label("event.condition.name", value)
+
+
+def _window(field: str) -> Callable[[object, object, Any], None]:
+    def check(_i: object, _a: object, value: Any) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_WINDOW:
+            raise ValidationError(
+                f"event.condition.{field}", f"must be an int from 1 to {MAX_WINDOW}"
+            )
+
+    return check
+
+
+def _number(field: str) -> Callable[[object, object, Any], None]:
+    def check(_i: object, _a: object, value: Any) -> None:
+        check_number(field, value)
+
+    return check
+
+
+def _positive(field: str) -> Callable[[object, object, Any], None]:
+    def check(_i: object, _a: object, value: Any) -> None:
+        check_number(field, value)
+        if not value > 0:
+            raise ValidationError(f"event.condition.{field}", "must be positive")
+
+    return check
+
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def _parse(cls: type[_E], field: str, value: Any) -> _E:
+    try:
+        return cls(value.upper() if isinstance(value, str) and cls is not Op else value)
+    except ValueError:
+        choices = ", ".join(str(m.value) for m in cls)
+        raise ValidationError(f"event.condition.{field}", f"must be one of {choices}") from None
+
+
+_SYMBOLS = {">": Op.GT, ">=": Op.GTE, "<": Op.LT, "<=": Op.LTE, "==": Op.EQ, "!=": Op.NE}
+
+
+def _op(value: Op | str) -> Op:
+    if isinstance(value, str) and not isinstance(value, Op):
+        value = _SYMBOLS.get(value.strip(), value.lower())
+    return _parse(Op, "op", value)
+
+
+def _agg(value: Agg | str | None) -> Agg | None:
+    return None if value is None else _parse(Agg, "agg", value)
+
+
+def _kind(value: ChangeKind | str) -> ChangeKind:
+    return _parse(ChangeKind, "kind", value)
+
+
+def _direction(value: Direction | str) -> Direction:
+    return _parse(Direction, "direction", value)
+
+
+# -- the conditions ---------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class MetricThreshold:
+    """The aggregate of the last ``window`` values (or the newest, with no
+    ``agg``) compares with ``threshold`` by ``op``. The window must be full."""
+
+    event_type: ClassVar[EventType] = EventType.RUN_METRIC
+
+    name: str = attrs.field(validator=_metric_name)
+    threshold: float = attrs.field(validator=_number("threshold"))
+    op: Op = attrs.field(default=Op.GT, converter=_op)
+    agg: Agg | None = attrs.field(default=None, converter=_agg)
+    window: int = attrs.field(default=1, validator=_window("window"))
+
+    def __attrs_post_init__(self) -> None:
+        if self.agg is None and self.window != 1:
+            raise ValidationError(
+                "event.condition.agg", "a window over 1 needs an agg: MAX, MIN or AVERAGE"
+            )
+
+
+@attrs.frozen(slots=True)
+class MetricChange:
+    """The mean of the last ``current_window`` values moved by at least
+    ``amount`` against the mean of the ``prior_window`` values before them."""
+
+    event_type: ClassVar[EventType] = EventType.RUN_METRIC_CHANGE
+
+    name: str = attrs.field(validator=_metric_name)
+    amount: float = attrs.field(validator=_positive("amount"))
+    kind: ChangeKind = attrs.field(default=ChangeKind.ABSOLUTE, converter=_kind)
+    direction: Direction = attrs.field(default=Direction.ANY, converter=_direction)
+    current_window: int = attrs.field(default=10, validator=_window("current_window"))
+    prior_window: int = attrs.field(default=50, validator=_window("prior_window"))
+
+
+@attrs.frozen(slots=True)
+class MetricZScore:
+    """The newest value's z-score against the ``window`` values before it
+    reaches ``threshold`` (a constant window has no z-score: never fires)."""
+
+    event_type: ClassVar[EventType] = EventType.RUN_METRIC_ZSCORE
+
+    name: str = attrs.field(validator=_metric_name)
+    threshold: float = attrs.field(default=3.0, validator=_positive("threshold"))
+    window: int = attrs.field(default=30, validator=_window("window"))
+    direction: Direction = attrs.field(default=Direction.ANY, converter=_direction)
+
+    def __attrs_post_init__(self) -> None:
+        if self.window < 2:
+            raise ValidationError(
+                "event.condition.window", "a z-score needs a window of at least 2"
+            )
+
+
+MetricCondition = MetricThreshold | MetricChange | MetricZScore

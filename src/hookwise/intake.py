@@ -1,0 +1,128 @@
+"""From an event and the automations it fires to the rows the outbox stores.
+
+Pure: the caller passes the time, a way to get a webhook's secrets and a way
+to seal a body, and writes the rows in one go. A run automation's row
+carries its cooldown, so the cooldown is spent only if the row is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from hookwise.errors import HookwiseError
+from hookwise.events import Event, EventType
+from hookwise.filters import RunFilter
+from hookwise.index import Match
+from hookwise.model import Webhook
+from hookwise.signing import new_message_id
+from hookwise.storage.protocol import Cooldown, Delivery, DeliveryStatus, OutboxEntry
+from hookwise.template import Template
+
+__all__ = ["event_values", "outbox_entries"]
+
+logger = logging.getLogger("hookwise")
+
+
+def event_values(event: Event, event_type: EventType) -> dict[str, str]:
+    """The built-in payload variables of an event (metadata is passed apart)."""
+    run = event.run
+    values = {
+        "project_name": event.project,
+        "entity_name": event.entity,
+        "event_type": event_type.value,
+        "event_author": event.author,
+        "alias": event.alias,
+        "tag": event.tag,
+        "artifact_collection_name": event.collection,
+        "artifact_version": event.version,
+        "artifact_version_string": event.version_string,
+    }
+    if run is not None:
+        values["run_id"] = run.id
+        values["run_name"] = run.name
+        values["run_user"] = run.user
+        if event.state is not None:
+            values["run_state"] = event.state.value
+        if event.step is not None:
+            values["step"] = str(event.step)
+    return values
+
+
+def outbox_entries(
+    event: Event,
+    matches: Sequence[Match],
+    *,
+    now: float,
+    secrets: Callable[[Webhook], dict[str, str]],
+    seal: Callable[[str, bytes], bytes],
+) -> list[OutboxEntry]:
+    """One entry per match that sends (a no-op action sends nothing).
+
+    A match that cannot render (a secret deleted since the automation was
+    saved) becomes a FAILED delivery, so the history shows why, and the
+    other matches still go out.
+    """
+    entries = []
+    for match in matches:
+        webhook, template = match.target.webhook, match.target.template
+        if webhook is None or template is None:
+            continue
+        delivery, body = _render(event, match, webhook, template, now, secrets)
+        sealed = seal(delivery.id, body) if body is not None else b""
+        entries.append(OutboxEntry(delivery, sealed, _cooldown(event, match, now)))
+    return entries
+
+
+def _cooldown(event: Event, match: Match, now: float) -> Cooldown | None:
+    """A run automation fires at most once per run per cooldown."""
+    automation = match.target.automation
+    run_filter = automation.event
+    if not isinstance(run_filter, RunFilter) or event.run is None:
+        return None
+    key = f"{automation.team}/{automation.name}"
+    if event.state is not None:  # each state a run enters has its own cooldown
+        key = f"{key}/{event.state.value}"
+    return Cooldown(key, event.run.id, at=now, since=now - run_filter.cooldown)
+
+
+def _render(
+    event: Event,
+    match: Match,
+    webhook: Webhook,
+    template: Template,
+    now: float,
+    secrets: Callable[[Webhook], dict[str, str]],
+) -> tuple[Delivery, bytes | None]:
+    automation = match.target.automation
+    values = event_values(event, match.event_type)
+    values.update(match.values)
+    delivery = Delivery(
+        id=uuid.uuid4().hex,
+        message_id=new_message_id(),
+        team=automation.team,
+        webhook=webhook.name,
+        automation=automation.name,
+        event_type=match.event_type.value,
+        event_id=event.id,
+        created_at=now,
+        display=template.render_display(values, metadata=event.metadata),
+        url=webhook.url,
+        next_attempt_at=now,
+    )
+    try:
+        body = template.render(values, secrets=secrets(webhook), metadata=event.metadata)
+    except (HookwiseError, UnicodeError) as exc:
+        logger.warning("automation %r could not render: %s", automation.name, exc)
+        failed = attrs.evolve(
+            delivery,
+            status=DeliveryStatus.FAILED,
+            next_attempt_at=None,
+            error=f"could not render the payload: {exc}",
+            finished_at=now,
+        )
+        return failed, None
+    return delivery, body

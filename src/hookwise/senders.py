@@ -1,0 +1,136 @@
+"""Senders: an :class:`~hookwise.wire.OutgoingRequest` in, the attempt's
+result out, a :class:`~hookwise.wire.RawResponse` or the exception that
+stopped it. The only place, with :mod:`hookwise.url`, that knows httpx.
+
+Before each request the destination is resolved and every address checked
+against the NetworkPolicy. Redirects are not followed, no proxy comes from
+the environment, and at most ``RESPONSE_BYTES`` of an answer are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+import httpx
+
+from hookwise.errors import HookwiseError
+from hookwise.history import RESPONSE_BYTES
+from hookwise.network import NetworkPolicy
+from hookwise.url import parse_url
+from hookwise.wire import OutgoingRequest, RawResponse
+
+__all__ = ["AsyncHttpxSender", "AsyncSender", "HttpxSender", "Sender"]
+
+logger = logging.getLogger("hookwise")
+
+
+class Sender(Protocol):
+    def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
+        """Send; never raises: a failure to get an answer is the result."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class AsyncSender(Protocol):
+    async def attempt(self, request: OutgoingRequest) -> RawResponse | Exception: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _options(timeout: float) -> dict[str, object]:
+    # trust_env=False: no proxy from the environment sits between us and
+    # the address the NetworkPolicy checked.
+    return {"timeout": timeout, "follow_redirects": False, "trust_env": False}
+
+
+def _checked(network: NetworkPolicy, request: OutgoingRequest) -> httpx.Request:
+    """The httpx request, once every address its host resolves to is allowed.
+
+    A resolver that fails as DNS does (OSError) may do better later; any other
+    error is a bug that retries would only repeat, so it becomes a refusal
+    that names its type (its text might quote a secret).
+    """
+    url = parse_url(request.url)
+    try:
+        network.resolve(url.host, url.effective_port)
+    except (OSError, HookwiseError):
+        raise
+    except Exception as exc:
+        logger.error("could not resolve %s (%s)", url.host, type(exc).__name__)
+        raise HookwiseError(f"could not build the request: {type(exc).__name__}") from None
+    return httpx.Request(
+        request.method, request.url, headers=dict(request.headers), content=request.body
+    )
+
+
+def _response(response: httpx.Response, body: bytearray) -> RawResponse:
+    return RawResponse(response.status_code, dict(response.headers.items()), bytes(body))
+
+
+class HttpxSender:
+    """Sends from the calling thread with one shared ``httpx.Client``."""
+
+    def __init__(
+        self,
+        network: NetworkPolicy,
+        *,
+        timeout: float,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._network = network
+        self._client = httpx.Client(transport=transport, **_options(timeout))  # type: ignore[arg-type]
+
+    def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
+        try:
+            response = self._client.send(_checked(self._network, request), stream=True)
+            try:
+                data = bytearray()
+                for chunk in response.iter_bytes():
+                    data += chunk
+                    if len(data) >= RESPONSE_BYTES:
+                        break
+                return _response(response, data)
+            finally:
+                response.close()
+        except Exception as exc:  # any failure to get an answer is this attempt's result
+            return exc
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class AsyncHttpxSender:
+    """Sends from the event loop with one shared ``httpx.AsyncClient``; DNS
+    for the policy check runs in a thread."""
+
+    def __init__(
+        self,
+        network: NetworkPolicy,
+        *,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._network = network
+        self._client = httpx.AsyncClient(transport=transport, **_options(timeout))  # type: ignore[arg-type]
+
+    async def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
+        try:
+            checked = await asyncio.to_thread(_checked, self._network, request)
+            response = await self._client.send(checked, stream=True)
+            try:
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) >= RESPONSE_BYTES:
+                        break
+                return _response(response, data)
+            finally:
+                await response.aclose()
+        except Exception as exc:  # any failure to get an answer is this attempt's result
+            return exc
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,77 @@
+"""The options both dispatchers take, written once: the keywords users pass
+(:class:`Options`, for type checkers) and the checked values (:class:`Settings`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from typing_extensions import TypedDict
+
+from hookwise.crypto import SecretKey
+from hookwise.errors import ValidationError
+from hookwise.network import NetworkPolicy
+from hookwise.retry import RetryPolicy
+
+__all__ = ["Options", "Settings"]
+
+
+class Options(TypedDict, total=False):
+    """Keyword arguments of :class:`~hookwise.Dispatcher` and
+    :class:`~hookwise.AsyncDispatcher`; see :class:`Settings`."""
+
+    network: NetworkPolicy | None
+    retry: RetryPolicy | None
+    key: SecretKey | None
+    timeout: float
+    concurrency: int
+    poll_interval: float
+    refresh_interval: float
+    clock: Callable[[], float]
+
+
+def _at_least(least: float, *, integer: bool = False) -> Callable[[Any, Any, Any], None]:
+    kinds = (int,) if integer else (int, float)
+    kind = "an int" if integer else "a number"
+
+    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, kinds) or not value >= least:
+            raise ValidationError(attribute.name, f"must be {kind} >= {least:g}")
+
+    return check
+
+
+def _network(value: NetworkPolicy | None) -> NetworkPolicy:
+    return NetworkPolicy() if value is None else value
+
+
+def _retry(value: RetryPolicy | None) -> RetryPolicy:
+    return RetryPolicy() if value is None else value
+
+
+@attrs.frozen(slots=True)
+class Settings:
+    """What a dispatcher runs with.
+
+    ``network`` is checked before each request; ``key`` seals and opens
+    secrets and bodies (default: the store's own, else ``HOOKWISE_SECRET_KEY``);
+    ``timeout`` bounds each request; ``concurrency`` is how many go at once;
+    the worker looks for due deliveries every ``poll_interval`` seconds at
+    least, and for changed configuration every ``refresh_interval``.
+    """
+
+    network: NetworkPolicy = attrs.field(default=None, converter=_network)
+    retry: RetryPolicy = attrs.field(default=None, converter=_retry)
+    key: SecretKey | None = None
+    timeout: float = attrs.field(default=10.0, validator=_at_least(0.001))
+    concurrency: int = attrs.field(default=4, validator=_at_least(1, integer=True))
+    poll_interval: float = attrs.field(default=1.0, validator=_at_least(0.0))
+    refresh_interval: float = attrs.field(default=1.0, validator=_at_least(0.0))
+    clock: Callable[[], float] = time.time
+
+    @property
+    def lease(self) -> float:
+        """How long a claimed delivery is ours: a lease outlives a slow request."""
+        return self.timeout + 60.0
