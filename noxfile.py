@@ -21,9 +21,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff==0.17.6")
+    session.install("-e", ".", "ruff==0.17.6", "import-linter==2.17")
     session.run("ruff", "check", "src", "tests", "bench", "examples", "noxfile.py")
     session.run("ruff", "format", "--check", "src", "tests", "bench", "examples", "noxfile.py")
+    session.run("lint-imports")  # the layers written in pyproject.toml
 
 
 @nox.session
