@@ -186,9 +186,6 @@ class AsyncDriver:
     def deliver_due(self) -> int:
         return self._run(self.dispatcher.deliver_due())
 
-    def deliveries(self, **filters: Any) -> list[hw.Delivery]:
-        return self._run(self.dispatcher.deliveries(**filters))
-
 
 MakeDispatcher = Callable[..., Any]
 

@@ -16,8 +16,8 @@ import standardwebhooks
 
 import hookwise as hw
 from hookwise.history import scrub
-from hookwise.vault import secret_context
 from hookwise.storage.protocol import SecretRecord
+from hookwise.vault import secret_context
 from tests.conftest import LOCAL, PUBLIC, SIGNING, TEAM, TOKEN, Receiver, alias_event, setup_team
 
 FAST = hw.RetryPolicy(max_attempts=3, base_delay=0.001, factor=1.0, jitter=False)
@@ -72,7 +72,7 @@ def test_end_to_end_signed_request(
     assert headers["x-wandb-signature"] == expected.decode()
     assert headers["webhook-id"] == deliveries[0].message_id
 
-    [done] = dispatcher.deliveries(team=TEAM)
+    [done] = hw.Admin(store, network=LOCAL).deliveries(team=TEAM)
     assert done.status is hw.DeliveryStatus.SUCCEEDED
     assert done.attempts == 1
     assert done.response_status == 200

@@ -15,21 +15,20 @@ from types import TracebackType
 import httpx
 from typing_extensions import Unpack
 
-from hookwise.core import Core, Job
-from hookwise.errors import DispatcherClosedError
+from hookwise.core import Job
 from hookwise.events import Event
-from hookwise.history import list_deliveries
 from hookwise.probe import WebhookTestResult
 from hookwise.senders import AsyncHttpxSender
-from hookwise.settings import Options, Settings
-from hookwise.storage.protocol import Delivery, DeliveryStatus, Storage
+from hookwise.settings import Options
+from hookwise.shell import Shell
+from hookwise.storage.protocol import Delivery, Storage
 
 __all__ = ["AsyncDispatcher"]
 
 _in_thread = asyncio.to_thread
 
 
-class AsyncDispatcher:
+class AsyncDispatcher(Shell):
     """Delivers on a background task. Use ``async with``, or ``await close()``.
     Options are those of :class:`hookwise.Dispatcher`."""
 
@@ -37,25 +36,16 @@ class AsyncDispatcher:
         self,
         storage: Storage,
         *,
-        worker: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
         **options: Unpack[Options],
     ) -> None:
-        settings = Settings(**options)
-        self._core = Core(storage, settings)
+        super().__init__(storage, options)
+        settings = self.settings
         self._sender = AsyncHttpxSender(
             settings.network, timeout=settings.timeout, transport=transport
         )
-        self._worker = worker
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
-        self._busy = 0
-        self._closed = False
-        self._left = 0
-
-    @property
-    def storage(self) -> Storage:
-        return self._core.storage
 
     async def __aenter__(self) -> AsyncDispatcher:
         self._start()
@@ -69,16 +59,12 @@ class AsyncDispatcher:
     ) -> None:
         await self.close()
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise DispatcherClosedError("this dispatcher is closed")
-
     def _start(self) -> asyncio.Event:
         """The wake event and the worker task, made in the running loop."""
         self._check_open()
         if self._wake is None:
             self._wake = asyncio.Event()
-            if self._worker:
+            if self.settings.worker:
                 self._task = asyncio.get_running_loop().create_task(self._run(self._wake))
         return self._wake
 
@@ -115,29 +101,11 @@ class AsyncDispatcher:
         outcome = await self._sender.attempt(plan.request)
         return plan.result(elapsed=started.elapsed(), outcome=outcome)
 
-    async def deliveries(
-        self,
-        *,
-        team: str | None = None,
-        automation: str | None = None,
-        status: DeliveryStatus | None = None,
-        limit: int = 100,
-    ) -> list[Delivery]:
-        """The delivery history, newest first, as :meth:`hookwise.Admin.deliveries`."""
-        return await _in_thread(
-            list_deliveries,
-            self.storage,
-            team=team,
-            automation=automation,
-            status=status,
-            limit=limit,
-        )
-
     async def deliver_due(self) -> int:
         """Send what is due now, once; returns how many deliveries were tried."""
         self._busy += 1
         try:
-            jobs = await _in_thread(self._core.claim, self._core.settings.concurrency)
+            jobs = await _in_thread(self._core.claim, self.settings.concurrency)
             await asyncio.gather(*(self._send(job) for job in jobs))
             return len(jobs)
         finally:

@@ -15,24 +15,20 @@ from types import TracebackType
 import httpx
 from typing_extensions import Unpack
 
-from hookwise.core import Core, Job
-from hookwise.errors import DispatcherClosedError
+from hookwise.core import Job
 from hookwise.events import Event
-from hookwise.history import list_deliveries
 from hookwise.probe import WebhookTestResult
 from hookwise.senders import HttpxSender
-from hookwise.settings import Options, Settings
-from hookwise.storage.protocol import Delivery, DeliveryStatus, Storage
+from hookwise.settings import Options
+from hookwise.shell import Shell
+from hookwise.storage.protocol import Delivery, Storage
 
 __all__ = ["Dispatcher"]
 
 
-class Dispatcher:
+class Dispatcher(Shell):
     """Delivers on a background thread. Use it as a context manager, or call
     :meth:`close`, so queued deliveries get a chance to go out.
-
-    With ``worker=False`` nothing is sent from this process: another process
-    (``hookwise worker``) drains the outbox, or call :meth:`deliver_due`.
     Options are those of :class:`hookwise.settings.Settings`.
     """
 
@@ -40,28 +36,20 @@ class Dispatcher:
         self,
         storage: Storage,
         *,
-        worker: bool = True,
         transport: httpx.BaseTransport | None = None,
         **options: Unpack[Options],
     ) -> None:
-        settings = Settings(**options)
-        self._core = Core(storage, settings)
+        super().__init__(storage, options)
+        settings = self.settings
         self._sender = HttpxSender(settings.network, timeout=settings.timeout, transport=transport)
         self._pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="hookwise-send")
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._busy = 0
         self._busy_lock = threading.Lock()
-        self._closed = False
-        self._left = 0
         self._thread: threading.Thread | None = None
-        if worker:
+        if settings.worker:
             self._thread = threading.Thread(target=self._run, name="hookwise-worker", daemon=True)
             self._thread.start()
-
-    @property
-    def storage(self) -> Storage:
-        return self._core.storage
 
     def __enter__(self) -> Dispatcher:
         return self
@@ -73,10 +61,6 @@ class Dispatcher:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise DispatcherClosedError("this dispatcher is closed")
 
     # -- the API ---------------------------------------------------------
 
@@ -106,25 +90,12 @@ class Dispatcher:
         outcome = self._sender.attempt(plan.request)
         return plan.result(elapsed=started.elapsed(), outcome=outcome)
 
-    def deliveries(
-        self,
-        *,
-        team: str | None = None,
-        automation: str | None = None,
-        status: DeliveryStatus | None = None,
-        limit: int = 100,
-    ) -> list[Delivery]:
-        """The delivery history, newest first, as :meth:`hookwise.Admin.deliveries`."""
-        return list_deliveries(
-            self.storage, team=team, automation=automation, status=status, limit=limit
-        )
-
     def deliver_due(self) -> int:
         """Send what is due now, once; returns how many deliveries were tried."""
         with self._busy_lock:
             self._busy += 1
         try:
-            jobs = self._core.claim(self._core.settings.concurrency)
+            jobs = self._core.claim(self.settings.concurrency)
             if len(jobs) == 1:
                 self._send(jobs[0])
             elif jobs:

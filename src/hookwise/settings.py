@@ -30,6 +30,7 @@ class Options(TypedDict, total=False):
     poll_interval: float
     refresh_interval: float
     clock: Callable[[], float]
+    worker: bool
 
 
 def _at_least(least: float, *, integer: bool = False) -> Callable[[Any, Any, Any], None]:
@@ -59,7 +60,9 @@ class Settings:
     secrets and bodies (default: the store's own, else ``HOOKWISE_SECRET_KEY``);
     ``timeout`` bounds each request; ``concurrency`` is how many go at once;
     the worker looks for due deliveries every ``poll_interval`` seconds at
-    least, and for changed configuration every ``refresh_interval``.
+    least, and for changed configuration every ``refresh_interval``. With
+    ``worker=False`` nothing is sent from this dispatcher: another process
+    (``hookwise worker``) drains the outbox, or call ``deliver_due()``.
     """
 
     network: NetworkPolicy = attrs.field(default=None, converter=_network)
@@ -70,6 +73,7 @@ class Settings:
     poll_interval: float = attrs.field(default=1.0, validator=_at_least(0.0))
     refresh_interval: float = attrs.field(default=1.0, validator=_at_least(0.0))
     clock: Callable[[], float] = time.time
+    worker: bool = True
 
     @property
     def lease(self) -> float:
