@@ -1,11 +1,17 @@
-"""Storage: the protocol and the implementations that ship with hookwise."""
+"""Storage: the role protocols, their records, and the stores that ship."""
 
 from hookwise.storage.memory import MemoryStorage
 from hookwise.storage.protocol import (
     Attempt,
     Claim,
+    ConfigStore,
+    Cooldown,
     Delivery,
     DeliveryStatus,
+    History,
+    Outbox,
+    OutboxEntry,
+    RunStateStore,
     RunWindow,
     SecretRecord,
     Storage,
@@ -15,9 +21,15 @@ from hookwise.storage.sqlite import SQLiteStorage
 __all__ = [
     "Attempt",
     "Claim",
+    "ConfigStore",
+    "Cooldown",
     "Delivery",
     "DeliveryStatus",
+    "History",
     "MemoryStorage",
+    "Outbox",
+    "OutboxEntry",
+    "RunStateStore",
     "RunWindow",
     "SQLiteStorage",
     "SecretRecord",
