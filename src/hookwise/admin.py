@@ -74,33 +74,31 @@ class Admin:
     # -- secrets ---------------------------------------------------------
 
     def create_secret(self, secret: Secret) -> SecretInfo:
-        return self._put_secret(secret, replace=False)
+        _expect(secret, Secret, "secret")
+        now = self._clock()
+        record = self._sealed(secret, created_at=now, now=now)
+        self.storage.create_secret(record)
+        return _info(record)
 
     def update_secret(self, secret: Secret) -> SecretInfo:
         """Replace a secret's value (rotation); deliveries use it from now on."""
-        return self._put_secret(secret, replace=True)
-
-    def _put_secret(self, secret: Secret, *, replace: bool) -> SecretInfo:
         _expect(secret, Secret, "secret")
-        now = self._clock()
-        created = now
-        if replace:
-            created = self._secret_record(secret.team, secret.name).created_at
-            for webhook in self.storage.list_webhooks(secret.team):
-                if secret.name in webhook.secret_names:
-                    _check_secret_roles(webhook, {secret.name: secret.value})
-        record = SecretRecord(
+        created = self._secret_record(secret.team, secret.name).created_at
+        for webhook in self.storage.list_webhooks(secret.team):
+            if secret.name in webhook.secret_names:
+                _check_secret_roles(webhook, {secret.name: secret.value})
+        record = self._sealed(secret, created_at=created, now=self._clock())
+        self.storage.update_secret(record)
+        return _info(record)
+
+    def _sealed(self, secret: Secret, *, created_at: float, now: float) -> SecretRecord:
+        return SecretRecord(
             team=secret.team,
             name=secret.name,
             ciphertext=self._vault.seal_secret(secret.team, secret.name, secret.value),
-            created_at=created,
+            created_at=created_at,
             updated_at=now,
         )
-        if replace:
-            self.storage.update_secret(record)
-        else:
-            self.storage.create_secret(record)
-        return _info(record)
 
     def _secret_record(self, team: str, name: str) -> SecretRecord:
         record = self.storage.get_secret(team, name)
