@@ -338,13 +338,10 @@ class NetworkPolicy:
         if reason is not None:
             raise UnsafeURLError(field, f"{ip} is {reason}; {_ALLOW_HINT}")
 
-    def resolve(self, host: str, port: int) -> list[str]:
-        """The addresses to connect to for ``host``, every one of them allowed.
-
-        IP literals are not resolved; ``localhost`` names are the loopback
-        addresses the policy allows. Raises BlockedAddressError if any answer
-        is refused or there is none; resolver errors (DNS failures) propagate.
-        """
+    def resolve_without_dns(self, host: str) -> list[str] | None:
+        """:meth:`resolve` for an IP literal or a ``localhost`` name, which
+        need no lookup; None for a name the resolver must answer. Callers on
+        an event loop use it to skip a thread hop."""
         name = host[1:-1] if host.startswith("[") and host.endswith("]") else host
         try:
             literal, _ = _parse_host(name)
@@ -363,6 +360,19 @@ class NetworkPolicy:
                     "add 127.0.0.0/8 or ::1 to NetworkPolicy(allow=[...]) to allow it"
                 )
             return allowed
+        return None
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to for ``host``, every one of them allowed.
+
+        IP literals are not resolved; ``localhost`` names are the loopback
+        addresses the policy allows. Raises BlockedAddressError if any answer
+        is refused or there is none; resolver errors (DNS failures) propagate.
+        """
+        name = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        known = self.resolve_without_dns(name)
+        if known is not None:
+            return known
         answers = list(self.resolver(name, port))
         if not answers:
             raise BlockedAddressError(f"{host!r} did not resolve to any address")

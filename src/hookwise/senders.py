@@ -18,7 +18,6 @@ import httpx
 from hookwise.errors import HookwiseError
 from hookwise.history import RESPONSE_BYTES
 from hookwise.network import NetworkPolicy
-from hookwise.url import parse_url
 from hookwise.wire import OutgoingRequest, RawResponse
 
 __all__ = ["AsyncHttpxSender", "AsyncSender", "HttpxSender", "Sender"]
@@ -46,24 +45,29 @@ def _options(timeout: float) -> dict[str, object]:
     return {"timeout": timeout, "follow_redirects": False, "trust_env": False}
 
 
-def _checked(network: NetworkPolicy, request: OutgoingRequest) -> httpx.Request:
-    """The httpx request, once every address its host resolves to is allowed.
+def _destination(request: OutgoingRequest) -> tuple[httpx.URL, str, int]:
+    url = httpx.URL(request.url)
+    return url, url.raw_host.decode("ascii"), url.port or (443 if url.scheme == "https" else 80)
+
+
+def _resolve(network: NetworkPolicy, host: str, port: int) -> None:
+    """Check every address ``host`` resolves to against the policy.
 
     A resolver that fails as DNS does (OSError) may do better later; any other
     error is a bug that retries would only repeat, so it becomes a refusal
     that names its type (its text might quote a secret).
     """
-    url = parse_url(request.url)
     try:
-        network.resolve(url.host, url.effective_port)
+        network.resolve(host, port)
     except (OSError, HookwiseError):
         raise
     except Exception as exc:
-        logger.error("could not resolve %s (%s)", url.host, type(exc).__name__)
+        logger.error("could not resolve %s (%s)", host, type(exc).__name__)
         raise HookwiseError(f"could not build the request: {type(exc).__name__}") from None
-    return httpx.Request(
-        request.method, request.url, headers=dict(request.headers), content=request.body
-    )
+
+
+def _httpx_request(url: httpx.URL, request: OutgoingRequest) -> httpx.Request:
+    return httpx.Request(request.method, url, headers=dict(request.headers), content=request.body)
 
 
 def _response(response: httpx.Response, body: bytearray) -> RawResponse:
@@ -85,7 +89,9 @@ class HttpxSender:
 
     def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
         try:
-            response = self._client.send(_checked(self._network, request), stream=True)
+            url, host, port = _destination(request)
+            _resolve(self._network, host, port)
+            response = self._client.send(_httpx_request(url, request), stream=True)
             try:
                 data = bytearray()
                 for chunk in response.iter_bytes():
@@ -118,8 +124,10 @@ class AsyncHttpxSender:
 
     async def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
         try:
-            checked = await asyncio.to_thread(_checked, self._network, request)
-            response = await self._client.send(checked, stream=True)
+            url, host, port = _destination(request)
+            if self._network.resolve_without_dns(host) is None:  # a lookup: off the loop
+                await asyncio.to_thread(_resolve, self._network, host, port)
+            response = await self._client.send(_httpx_request(url, request), stream=True)
             try:
                 data = bytearray()
                 async for chunk in response.aiter_bytes():
