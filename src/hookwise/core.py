@@ -70,6 +70,7 @@ class Core:
         self.vault = Vault(key_for(storage, settings.key))
         self.keyring = Keyring(storage, self.vault)
         self.windows = RunWindows(storage, self.clock)
+        self._tracker, self._tracker_lock = self.windows.tracker, self.windows.lock
         self._index: Index | None = None
         self._next_check = 0.0
 
@@ -98,8 +99,8 @@ class Core:
     def match(self, event: Event) -> Sequence[Match]:
         """The automations ``event`` fires; no I/O once the index is fresh."""
         index = self._index if self._index is not None else self.refresh()
-        with self.windows.lock:
-            return index.match(event, self.windows.tracker)
+        with self._tracker_lock:
+            return index.match(event, self._tracker)
 
     def must_record(self, event: Event, matches: Sequence[Match]) -> bool:
         """Whether :meth:`record` has anything to write for this event."""
@@ -125,11 +126,16 @@ class Core:
 
     def handle(self, event: Event) -> list[Delivery]:
         """The training hot path: when nothing fires this is a clock read, a
-        lock and the index's lookups, nothing else."""
-        if self._index is None or _monotonic() >= self._next_check:
-            self.refresh()
-        matches = self.match(event)
-        return self.record(event, matches) if self.must_record(event, matches) else []
+        lock and the index's lookups, nothing else (so :meth:`match` is
+        written out here, with the tracker and its lock at hand)."""
+        index = self._index
+        if index is None or _monotonic() >= self._next_check:
+            index = self.refresh()
+        with self._tracker_lock:
+            matches = index.match(event, self._tracker)
+        if matches or event.type is _RUN_STATE:
+            return self.record(event, matches)
+        return []
 
     # -- outbox -> requests -> results -------------------------------------
 
