@@ -541,19 +541,27 @@ def test_seconds_until_due(memory: MemoryStorage, clock: Clock) -> None:
     assert stored(core, delivery.id).next_attempt_at == pytest.approx(clock.now + 0.5)
 
 
+def _idle() -> bool:
+    return False
+
+
+def _sending() -> bool:
+    return True
+
+
 def test_waiter(memory: MemoryStorage, clock: Clock) -> None:
     core = make_core(memory, clock)
-    assert core.waiter(None).done(busy=False, working=False) is True  # drained
-    assert core.waiter(None).done(busy=True, working=True) is None  # a send in flight
+    assert core.waiter(None).done(busy=_idle, working=False) is True  # drained
+    assert core.waiter(None).done(busy=_sending, working=True) is None  # a send in flight
     queued(core)
-    assert core.waiter(None).done(busy=False, working=False) is False  # nobody here sends
-    assert core.waiter(None).done(busy=False, working=True) is None
-    assert core.waiter(60).done(busy=False, working=True) is None
-    assert core.waiter(0).done(busy=False, working=True) is False  # its deadline passed
+    assert core.waiter(None).done(busy=_idle, working=False) is False  # nobody here sends
+    assert core.waiter(None).done(busy=_idle, working=True) is None
+    assert core.waiter(60).done(busy=_idle, working=True) is None
+    assert core.waiter(0).done(busy=_idle, working=True) is False  # its deadline passed
     attempt_once(core, response(500))  # due again in 5 s
-    assert core.waiter(None).done(busy=False, working=True) is True  # nothing due now
-    assert core.waiter(1).done(busy=False, working=True) is True  # nor within a second
-    assert core.waiter(10).done(busy=False, working=True) is None  # but within ten
+    assert core.waiter(None).done(busy=_idle, working=True) is True  # nothing due now
+    assert core.waiter(1).done(busy=_idle, working=True) is True  # nor within a second
+    assert core.waiter(10).done(busy=_idle, working=True) is None  # but within ten
 
 
 def test_close_counts_what_is_left(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -669,20 +668,65 @@ def _windowed(store: hw.Storage) -> hw.Dispatcher:
     return hw.Dispatcher(store, network=PUBLIC, worker=False, refresh_interval=3600.0)
 
 
-def _in_background(work: Callable[[], object]) -> threading.Thread:
-    thread = threading.Thread(target=work)
+class WatchedLock:
+    """A lock that tells when another thread has to wait for it: it sets
+    ``settled`` as a thread starts waiting while the lock is held."""
+
+    def __init__(self, lock: Any, settled: threading.Event) -> None:
+        self._lock, self.settled = lock, settled
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self._lock.acquire(blocking=False):
+            return True
+        self.settled.set()  # held by someone else: this thread waits behind it
+        return blocking and self._lock.acquire(timeout=timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def _in_background(
+    work: Callable[[], object], done: threading.Event | None = None
+) -> threading.Thread:
+    def run() -> None:
+        try:
+            work()
+        finally:
+            if done is not None:
+                done.set()
+
+    thread = threading.Thread(target=run)
     thread.start()
     return thread
+
+
+def _ordered(dispatcher: hw.Dispatcher) -> threading.Event:
+    """Watch the lock that orders window saves and deletes. The event it
+    returns is set once a competing save or delete waits behind the paused
+    save, or (were there no ordering) has gone through without waiting."""
+    windows = dispatcher._core.windows
+    settled = threading.Event()
+    windows._saving = WatchedLock(windows._saving, settled)  # type: ignore[assignment]
+    return settled
 
 
 def test_a_save_under_way_does_not_bring_back_an_ended_run() -> None:
     store = PausingStorage()
     dispatcher = _windowed(store)
+    settled = _ordered(dispatcher)
     dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0}))
     saving = _in_background(dispatcher._core.windows.save)  # the worker's refresh, say
     assert store.entered.wait(10)  # it holds a snapshot taken before the run ended
-    ending = _in_background(lambda: dispatcher.handle(hw.Event.run_state(RUN, "FINISHED")))
-    time.sleep(0.2)  # without ordering, the delete would land now, before the save
+    ending = _in_background(
+        lambda: dispatcher.handle(hw.Event.run_state(RUN, "FINISHED")), done=settled
+    )
+    assert settled.wait(10)  # the delete waits behind the save (unordered, it has landed)
     store.release.set()
     saving.join(10)
     ending.join(10)
@@ -693,12 +737,13 @@ def test_a_save_under_way_does_not_bring_back_an_ended_run() -> None:
 def test_an_older_snapshot_never_lands_after_a_newer_one() -> None:
     store = PausingStorage()
     dispatcher = _windowed(store)
+    settled = _ordered(dispatcher)
     dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0}))
     first = _in_background(dispatcher._core.windows.save)
     assert store.entered.wait(10)
     dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0}))
-    second = _in_background(dispatcher._core.windows.save)
-    time.sleep(0.2)
+    second = _in_background(dispatcher._core.windows.save, done=settled)
+    assert settled.wait(10)  # the newer save waits behind the older one (or has landed)
     store.release.set()
     first.join(10)
     second.join(10)

@@ -76,7 +76,10 @@ class AsyncDispatcher(Shell):
         core = self._core
         if core.needs_refresh():
             await _in_thread(core.refresh)
-        matches = core.match(event)
+        # a run's first metrics load its saved windows: off the loop
+        matches = (
+            await _in_thread(core.match, event) if core.must_load(event) else core.match(event)
+        )
         if not core.must_record(event, matches):
             return []
         deliveries = await _in_thread(core.record, event, matches)
@@ -101,6 +104,9 @@ class AsyncDispatcher(Shell):
         outcome = await self._sender.attempt(plan.request)
         return plan.result(elapsed=started.elapsed(), outcome=outcome)
 
+    def _is_busy(self) -> bool:
+        return self._busy > 0
+
     async def deliver_due(self) -> int:
         """Send what is due now, once; returns how many deliveries were tried."""
         self._busy += 1
@@ -118,7 +124,7 @@ class AsyncDispatcher(Shell):
         wake = self._start()
         waiter = self._core.waiter(timeout)
         while True:
-            done = await _in_thread(waiter.done, busy=self._busy > 0, working=bool(self._task))
+            done = await _in_thread(waiter.done, busy=self._is_busy, working=bool(self._task))
             if done is not None:
                 return done
             wake.set()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -36,6 +36,7 @@ __all__ = ["Core", "Job", "Started"]
 logger = logging.getLogger("hookwise")
 
 _RUN_STATE = EventType.RUN_STATE  # a global is quicker to reach than an enum member
+_RUN_METRIC = EventType.RUN_METRIC
 _monotonic = time.monotonic
 
 
@@ -101,6 +102,12 @@ class Core:
         index = self._index if self._index is not None else self.refresh()
         with self._tracker_lock:
             return index.match(event, self._tracker)
+
+    def must_load(self, event: Event) -> bool:
+        """Whether :meth:`match` may read storage: the first metrics of a run
+        load its saved windows."""
+        run = event.run
+        return event.type is _RUN_METRIC and run is not None and not self._tracker.knows(run.key)
 
     def must_record(self, event: Event, matches: Sequence[Match]) -> bool:
         """Whether :meth:`record` has anything to write for this event."""
@@ -305,11 +312,13 @@ class Waiter:
         self._deadline = None if timeout is None else _monotonic() + timeout
         self._until = core.clock() + (timeout or 0.0)
 
-    def done(self, *, busy: bool, working: bool) -> bool | None:
+    def done(self, *, busy: Callable[[], bool], working: bool) -> bool | None:
         """True when drained, False to give up (time is out, or nothing here
-        sends), None to look again shortly. Reads the storage."""
+        sends), None to look again shortly. Reads the storage, then asks
+        ``busy``: a pass that claimed before the read shows as busy after it
+        (its lease would look like a retry due later)."""
         count, earliest = self._core.storage.outstanding()
-        if (count == 0 or earliest is None or earliest > self._until) and not busy:
+        if (count == 0 or earliest is None or earliest > self._until) and not busy():
             return True
         if not working:
             return False  # a worker elsewhere sends

@@ -110,7 +110,8 @@ class Dispatcher(Shell):
         ``timeout`` seconds from now; False if time ran out first. Without a
         timeout, wait for what is due now only."""
         waiter = self._core.waiter(timeout)
-        while (done := waiter.done(busy=self._busy > 0, working=self._thread is not None)) is None:
+        working = self._thread is not None
+        while (done := waiter.done(busy=lambda: self._busy > 0, working=working)) is None:
             self._wake.set()
             time.sleep(0.01)
         return done

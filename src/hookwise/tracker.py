@@ -129,6 +129,11 @@ class RunTracker:
     def __len__(self) -> int:
         return len(self._runs)
 
+    def knows(self, key: _RunKey) -> bool:
+        """Whether ``key``'s windows are in memory: if not, the next metrics
+        of that run load them from storage first."""
+        return key in self._runs or key in self._dirty
+
     def on_metrics(
         self, event: Event, watched: Mapping[str, tuple[Target, ...]]
     ) -> Sequence[Match]:
