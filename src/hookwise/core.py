@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from time import monotonic
 
 import attrs
 
@@ -37,7 +38,6 @@ logger = logging.getLogger("hookwise")
 
 _RUN_STATE = EventType.RUN_STATE  # a global is quicker to reach than an enum member
 _RUN_METRIC = EventType.RUN_METRIC
-_monotonic = time.monotonic
 
 
 @attrs.frozen(slots=True)
@@ -78,13 +78,13 @@ class Core:
     # -- configuration -----------------------------------------------------
 
     def needs_refresh(self) -> bool:
-        return self._index is None or _monotonic() >= self._next_check
+        return self._index is None or monotonic() >= self._next_check
 
     def refresh(self) -> Index:
         """Rebuild the index if the storage's revision moved since the last
         build, and save the run windows that moved since the last refresh."""
         revision = self.storage.revision()
-        self._next_check = _monotonic() + self.settings.refresh_interval
+        self._next_check = monotonic() + self.settings.refresh_interval
         if self._index is None or self._index.revision != revision:
             webhooks: dict[tuple[str, str], Webhook] = {}
             automations = self.storage.list_automations()
@@ -136,7 +136,7 @@ class Core:
         lock and the index's lookups, nothing else (so :meth:`match` is
         written out here, with the tracker and its lock at hand)."""
         index = self._index
-        if index is None or _monotonic() >= self._next_check:
+        if index is None or monotonic() >= self._next_check:
             index = self.refresh()
         with self._tracker_lock:
             matches = index.match(event, self._tracker)
@@ -309,7 +309,7 @@ class Waiter:
 
     def __init__(self, core: Core, timeout: float | None) -> None:
         self._core = core
-        self._deadline = None if timeout is None else _monotonic() + timeout
+        self._deadline = None if timeout is None else monotonic() + timeout
         self._until = core.clock() + (timeout or 0.0)
 
     def done(self, *, busy: Callable[[], bool], working: bool) -> bool | None:
@@ -322,6 +322,6 @@ class Waiter:
             return True
         if not working:
             return False  # a worker elsewhere sends
-        if self._deadline is not None and _monotonic() >= self._deadline:
+        if self._deadline is not None and monotonic() >= self._deadline:
             return False
         return None
