@@ -710,7 +710,7 @@ def _ordered(dispatcher: hw.Dispatcher) -> threading.Event:
     """Watch the lock that orders window saves and deletes. The event it
     returns is set once a competing save or delete waits behind the paused
     save, or (were there no ordering) has gone through without waiting."""
-    windows = dispatcher._core.windows
+    windows = dispatcher._core.checkpoints
     settled = threading.Event()
     windows._saving = WatchedLock(windows._saving, settled)  # type: ignore[assignment]
     return settled
@@ -721,7 +721,7 @@ def test_a_save_under_way_does_not_bring_back_an_ended_run() -> None:
     dispatcher = _windowed(store)
     settled = _ordered(dispatcher)
     dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0}))
-    saving = _in_background(dispatcher._core.windows.save)  # the worker's refresh, say
+    saving = _in_background(dispatcher._core.checkpoints.save)  # the worker's refresh, say
     assert store.entered.wait(10)  # it holds a snapshot taken before the run ended
     ending = _in_background(
         lambda: dispatcher.handle(hw.Event.run_state(RUN, "FINISHED")), done=settled
@@ -739,10 +739,10 @@ def test_an_older_snapshot_never_lands_after_a_newer_one() -> None:
     dispatcher = _windowed(store)
     settled = _ordered(dispatcher)
     dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0}))
-    first = _in_background(dispatcher._core.windows.save)
+    first = _in_background(dispatcher._core.checkpoints.save)
     assert store.entered.wait(10)
     dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0}))
-    second = _in_background(dispatcher._core.windows.save, done=settled)
+    second = _in_background(dispatcher._core.checkpoints.save, done=settled)
     assert settled.wait(10)  # the newer save waits behind the older one (or has landed)
     store.release.set()
     first.join(10)
@@ -785,7 +785,7 @@ def test_window_writes_that_fail_do_not_stop_training(caplog: pytest.LogCaptureF
         assert dispatcher.handle(hw.Event.run_metrics(RUN, {"loss": 9.0})) == []
     assert "could not save run windows" in caplog.text
     store.broken = False
-    dispatcher._core.windows.save()  # the next save carries what the failed ones held
+    dispatcher._core.checkpoints.save()  # the next save carries what the failed ones held
     [saved] = store.load_windows("ml-team/training/run-1")
     assert json.loads(saved.state)["values"] == [9.0, 9.0]
 

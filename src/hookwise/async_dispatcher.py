@@ -25,8 +25,6 @@ from hookwise.storage.protocol import Delivery, Storage
 
 __all__ = ["AsyncDispatcher"]
 
-_in_thread = asyncio.to_thread
-
 
 class AsyncDispatcher(Shell):
     """Delivers on a background task. Use ``async with``, or ``await close()``.
@@ -61,10 +59,9 @@ class AsyncDispatcher(Shell):
 
     def _start(self) -> asyncio.Event:
         """The wake event and the worker task, made in the running loop."""
-        self._check_open()
         if self._wake is None:
             self._wake = asyncio.Event()
-            if self.settings.worker:
+            if self.settings.worker and not self._closed:
                 self._task = asyncio.get_running_loop().create_task(self._run(self._wake))
         return self._wake
 
@@ -72,32 +69,33 @@ class AsyncDispatcher(Shell):
 
     async def handle(self, event: Event) -> list[Delivery]:
         """Record what ``event`` triggers and return; the worker task sends."""
+        self._check_open()
         wake = self._start()
         core = self._core
         if core.needs_refresh():
-            await _in_thread(core.refresh)
-        # a run's first metrics load its saved windows: off the loop
-        matches = (
-            await _in_thread(core.match, event) if core.must_load(event) else core.match(event)
-        )
+            await asyncio.to_thread(core.refresh)
+        if core.must_load(event):  # a run's first metrics: its saved windows
+            await asyncio.to_thread(core.preload, event)
+        matches = core.match(event)
         if not core.must_record(event, matches):
             return []
-        deliveries = await _in_thread(core.record, event, matches)
+        deliveries = await asyncio.to_thread(core.record, event, matches)
         if deliveries:
             wake.set()
         return deliveries
 
     async def redeliver(self, delivery_id: str) -> Delivery:
         """Send a delivery again, with the same ``webhook-id``."""
+        self._check_open()
         wake = self._start()
-        delivery = await _in_thread(self._core.redeliver, delivery_id)
+        delivery = await asyncio.to_thread(self._core.redeliver, delivery_id)
         wake.set()
         return delivery
 
     async def test_webhook(self, team: str, name: str, payload: object = None) -> WebhookTestResult:
         """Send a test request now and report what came back; stores nothing."""
         self._check_open()
-        plan = await _in_thread(self._core.test_plan, team, name, payload)
+        plan = await asyncio.to_thread(self._core.test_plan, team, name, payload)
         if plan.request is None:
             return plan.result()
         started = self._core.start()
@@ -111,8 +109,12 @@ class AsyncDispatcher(Shell):
         """Send what is due now, once; returns how many deliveries were tried."""
         self._busy += 1
         try:
-            jobs = await _in_thread(self._core.claim, self.settings.concurrency)
-            await asyncio.gather(*(self._send(job) for job in jobs))
+            jobs = await asyncio.to_thread(self._core.claim, self.settings.concurrency)
+            # every send ends before the pass does, even when one fails
+            results = await asyncio.gather(*map(self._send, jobs), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
             return len(jobs)
         finally:
             self._busy -= 1
@@ -124,7 +126,9 @@ class AsyncDispatcher(Shell):
         wake = self._start()
         waiter = self._core.waiter(timeout)
         while True:
-            done = await _in_thread(waiter.done, busy=self._is_busy, working=bool(self._task))
+            done = await asyncio.to_thread(
+                waiter.done, busy=self._is_busy, working=bool(self._task)
+            )
             if done is not None:
                 return done
             wake.set()
@@ -135,15 +139,15 @@ class AsyncDispatcher(Shell):
         deliveries are still unfinished in the outbox (a later worker sends them)."""
         if self._closed:
             return self._left
+        self._closed = True
         if self._wake is not None:
             await self.flush(timeout)
-        self._closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._sender.aclose()
-        self._left = await _in_thread(self._core.close)
+        self._left = await asyncio.to_thread(self._core.close)
         return self._left
 
     # -- the worker ------------------------------------------------------
@@ -153,7 +157,7 @@ class AsyncDispatcher(Shell):
             wake.clear()
             try:
                 sent = await self.deliver_due()
-                wait = 0.0 if sent else await _in_thread(self._core.seconds_until_due)
+                wait = 0.0 if sent else await asyncio.to_thread(self._core.seconds_until_due)
             except Exception:  # keep the worker alive whatever one pass hits
                 wait = self._core.pass_failed()
             with contextlib.suppress(asyncio.TimeoutError):
@@ -162,4 +166,4 @@ class AsyncDispatcher(Shell):
     async def _send(self, job: Job) -> None:
         started = self._core.start()
         outcome = None if job.request is None else await self._sender.attempt(job.request)
-        await _in_thread(self._core.finish, job, started, outcome)
+        await asyncio.to_thread(self._core.finish, job, started.stop(), outcome)

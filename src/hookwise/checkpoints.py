@@ -15,7 +15,7 @@ from hookwise.events import Event, RunState
 from hookwise.storage.protocol import RunStateStore, RunWindow
 from hookwise.tracker import RunTracker
 
-__all__ = ["RunWindows", "stored_run"]
+__all__ = ["Checkpointer", "stored_run"]
 
 logger = logging.getLogger("hookwise")
 
@@ -25,18 +25,20 @@ def stored_run(key: tuple[str, str, str]) -> str:
     return "/".join(key)
 
 
-class RunWindows:
-    """The run tracker and its checkpoints. ``lock`` guards the tracker:
-    threads of one training job may share a dispatcher."""
+class Checkpointer:
+    """The run tracker and the storage of its windows. ``lock`` guards the
+    tracker: threads of one training job may share a dispatcher."""
 
     def __init__(self, store: RunStateStore, clock: Callable[[], float]) -> None:
         self._store = store
         self._clock = clock
         self.lock = threading.Lock()
         self._saving = threading.Lock()  # orders saves and deletes
-        self.tracker = RunTracker(load=self._load)
+        self.tracker = RunTracker(load=self.load)
 
-    def _load(self, run: tuple[str, str, str]) -> Mapping[str, str]:
+    def load(self, run: tuple[str, str, str]) -> Mapping[str, str]:
+        """The windows saved for ``run`` (automation key -> state); none if
+        storage fails."""
         try:
             saved = self._store.load_windows(stored_run(run))
         except Exception:  # start afresh

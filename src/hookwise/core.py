@@ -15,7 +15,7 @@ from time import monotonic
 
 import attrs
 
-from hookwise.checkpoints import RunWindows
+from hookwise.checkpoints import Checkpointer
 from hookwise.errors import HookwiseError, NotFoundError, UnsafeURLError, ValidationError
 from hookwise.events import Event, EventType
 from hookwise.history import describe, scrub
@@ -52,13 +52,19 @@ class Job:
 
 @attrs.frozen(slots=True)
 class Started:
-    """When an attempt began: wall time for the history, a monotonic clock for its length."""
+    """When an attempt began: wall time for the history, a monotonic clock for
+    its length. :meth:`stop` fixes the length where the answer came, before
+    any hop to a storage thread."""
 
     at: float
     perf: float = attrs.field(factory=time.perf_counter)
+    end: float | None = None
+
+    def stop(self) -> Started:
+        return attrs.evolve(self, end=time.perf_counter())
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self.perf
+        return (time.perf_counter() if self.end is None else self.end) - self.perf
 
 
 class Core:
@@ -70,8 +76,8 @@ class Core:
         self.clock = settings.clock
         self.vault = Vault(key_for(storage, settings.key))
         self.keyring = Keyring(storage, self.vault)
-        self.windows = RunWindows(storage, self.clock)
-        self._tracker, self._tracker_lock = self.windows.tracker, self.windows.lock
+        self.checkpoints = Checkpointer(storage, self.clock)
+        self._tracker, self._tracker_lock = self.checkpoints.tracker, self.checkpoints.lock
         self._index: Index | None = None
         self._next_check = 0.0
 
@@ -92,7 +98,7 @@ class Core:
                 webhooks.update(((w.team, w.name), w) for w in self.storage.list_webhooks(team))
             self._index = Index.build(automations, webhooks, revision)
             self.keyring.clear()
-        self.windows.save()
+        self.checkpoints.save()
         return self._index
 
     # -- event -> outbox ---------------------------------------------------
@@ -104,14 +110,28 @@ class Core:
             return index.match(event, self._tracker)
 
     def must_load(self, event: Event) -> bool:
-        """Whether :meth:`match` may read storage: the first metrics of a run
-        load its saved windows."""
-        run = event.run
-        return event.type is _RUN_METRIC and run is not None and not self._tracker.knows(run.key)
+        """Whether :meth:`match` would read storage: the first watched
+        metrics of a run load its saved windows (see :meth:`preload`)."""
+        run, index = event.run, self._index
+        return (
+            event.type is _RUN_METRIC
+            and run is not None
+            and index is not None
+            and index.watches_metrics(event.entity, event.project)
+            and not self._tracker.knows(run.key)
+        )
+
+    def preload(self, event: Event) -> None:
+        """Load a new run's saved windows without holding the tracker's lock,
+        so matching other events never waits on storage."""
+        assert event.run is not None
+        saved = self.checkpoints.load(event.run.key)
+        with self._tracker_lock:
+            self._tracker.adopt(event.run.key, saved)
 
     def must_record(self, event: Event, matches: Sequence[Match]) -> bool:
         """Whether :meth:`record` has anything to write for this event."""
-        return bool(matches) or (event.type is _RUN_STATE and self.windows.ends_run(event))
+        return bool(matches) or (event.type is _RUN_STATE and self.checkpoints.ends_run(event))
 
     def record(self, event: Event, matches: Sequence[Match]) -> list[Delivery]:
         """Store the deliveries ``matches`` make, with their cooldowns, in one
@@ -127,8 +147,8 @@ class Core:
             )
             if entries:
                 deliveries = self.storage.enqueue(entries)
-        if event.type is _RUN_STATE and self.windows.ends_run(event):
-            self.windows.forget(event)
+        if event.type is _RUN_STATE and self.checkpoints.ends_run(event):
+            self.checkpoints.forget(event)
         return deliveries
 
     def handle(self, event: Event) -> list[Delivery]:
@@ -260,7 +280,7 @@ class Core:
 
     def close(self) -> int:
         """Save the run windows; how many deliveries are still unfinished."""
-        self.windows.save()
+        self.checkpoints.save()
         left = self.storage.outstanding()[0]
         if left:
             logger.warning("dispatcher closed with %d deliveries left in the outbox", left)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from types import TracebackType
 
 import httpx
@@ -98,8 +98,11 @@ class Dispatcher(Shell):
             jobs = self._core.claim(self.settings.concurrency)
             if len(jobs) == 1:
                 self._send(jobs[0])
-            elif jobs:
-                list(self._pool.map(self._send, jobs))
+            elif jobs:  # every send ends before the pass does, even when one fails
+                sends = [self._pool.submit(self._send, job) for job in jobs]
+                wait(sends)
+                for send in sends:
+                    send.result()
             return len(jobs)
         finally:
             with self._busy_lock:
@@ -146,4 +149,4 @@ class Dispatcher(Shell):
     def _send(self, job: Job) -> None:
         started = self._core.start()
         outcome = None if job.request is None else self._sender.attempt(job.request)
-        self._core.finish(job, started, outcome)
+        self._core.finish(job, started.stop(), outcome)

@@ -117,6 +117,10 @@ class Index:
                     targets.append(Target(automation, webhook, action.payload))
         return cls(targets, revision)
 
+    def watches_metrics(self, entity: str, project: str) -> bool:
+        """Whether any automation watches run metrics in this project."""
+        return (entity, project) in self._metrics
+
     def match(self, event: Event, tracker: _Tracker) -> Sequence[Match]:
         kind = event.type
         if kind is _RUN_METRIC:

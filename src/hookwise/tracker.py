@@ -134,6 +134,14 @@ class RunTracker:
         of that run load them from storage first."""
         return key in self._runs or key in self._dirty
 
+    def adopt(self, key: _RunKey, saved: Mapping[str, str]) -> None:
+        """Take a run's saved windows, loaded ahead by the caller (outside
+        any lock), so its next metrics read no storage."""
+        if not self.knows(key):
+            self._runs[key] = _RunWindows(saved)
+            if len(self._runs) > self.max_runs:
+                self._runs.popitem(last=False)
+
     def on_metrics(
         self, event: Event, watched: Mapping[str, tuple[Target, ...]]
     ) -> Sequence[Match]:
