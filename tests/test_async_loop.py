@@ -211,3 +211,39 @@ def test_the_first_metrics_of_a_run_do_not_wait_for_storage_on_the_loop(
 
     report = watch(log_metrics)
     assert_the_loop_ran_free(report, store)
+
+
+def test_a_run_loading_its_windows_holds_up_no_other_event(store: SlowStorage) -> None:
+    """While one run's saved windows load (in a thread), events of a run
+    already in memory are matched on the loop at once: nothing waits for
+    the load behind the tracker's lock."""
+    admin = hw.Admin(store, network=LOCAL)
+    admin.create_webhook(hw.Webhook(team=TEAM, name="alerts", url="http://127.0.0.1:9/a"))
+    admin.create_automation(
+        hw.Automation(
+            name="watch",
+            scope=hw.Scope.project(TEAM, "training"),
+            event=hw.OnRunMetric(hw.RunMetric("loss").avg(3) > 5),
+            action=hw.SendWebhook(webhook="alerts"),
+        )
+    )
+    dispatcher = hw.AsyncDispatcher(store, network=LOCAL, worker=False, refresh_interval=3600)
+    known = hw.Run(entity=TEAM, project="training", id="known")
+    new = hw.Run(entity=TEAM, project="training", id="new")
+
+    async def two_runs() -> None:
+        await dispatcher.handle(hw.Event.run_metrics(known, {"loss": 1.0}))  # in memory now
+        store.slow = True
+        loading = asyncio.create_task(dispatcher.handle(hw.Event.run_metrics(new, {"loss": 1.0})))
+        await asyncio.sleep(0)  # the loading task starts, and hands the load to a thread
+        started = time.monotonic()
+        for _ in range(5):
+            await dispatcher.handle(hw.Event.run_metrics(known, {"loss": 1.0}))
+        assert time.monotonic() - started < DELAY / 2  # did not wait for the load
+        assert not loading.done()
+        await loading
+        store.slow = False
+        await dispatcher.close()
+
+    report = watch(two_runs)
+    assert_the_loop_ran_free(report, store)

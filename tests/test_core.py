@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -26,7 +27,7 @@ from hookwise.settings import Settings
 from hookwise.signing import ID_HEADER
 from hookwise.storage import MemoryStorage
 from hookwise.storage.protocol import Attempt, Delivery, DeliveryStatus, SecretRecord
-from hookwise.vault import Vault
+from hookwise.vault import Keyring, Vault
 from hookwise.wire import RawResponse
 from tests.conftest import PUBLIC, SIGNING, TEAM, TOKEN, alias_event, setup_team
 
@@ -688,3 +689,68 @@ def test_job_and_started_are_plain_values(memory: MemoryStorage, clock: Clock) -
     assert isinstance(job, Job)
     assert TOKEN not in repr(job)  # the request's headers and the secrets stay out of reprs
     assert core.start().at == clock.now
+
+
+# -- options, keys and the secret cache ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"key": "not-a-key"}, "key"),
+        ({"network": "https only"}, "network"),
+        ({"retry": 3}, "retry"),
+        ({"timout": 5.0}, "timout"),
+        ({"concurrency": 0}, "concurrency"),
+    ],
+)
+def test_dispatcher_options_are_checked_and_named(options: dict[str, Any], field: str) -> None:
+    with pytest.raises(hw.ValidationError) as info:
+        hw.Dispatcher(hw.MemoryStorage(), **options)
+    assert info.value.field == field
+
+
+def test_admin_checks_its_key_and_network() -> None:
+    with pytest.raises(hw.ValidationError, match="key"):
+        hw.Admin(hw.MemoryStorage(), key="hunter2")  # type: ignore[arg-type]
+    with pytest.raises(hw.ValidationError, match="network"):
+        hw.Admin(hw.MemoryStorage(), network=["127.0.0.0/8"])  # type: ignore[arg-type]
+
+
+def test_the_key_given_seals_not_the_stores() -> None:
+    store = hw.MemoryStorage()  # keeps a random key of its own
+    key = hw.SecretKey.generate()
+    hw.Admin(store, key=key).create_secret(hw.Secret(team=TEAM, name="T", value="v"))
+    record = store.get_secret(TEAM, "T")
+    assert record is not None
+    assert Vault(key).open_secret(record) == "v"
+    with pytest.raises(hw.SecretKeyError):
+        Vault(store.key).open_secret(record)
+
+
+class RotatingStore(hw.MemoryStorage):
+    """Rotates a secret while a reader is between reading and caching it."""
+
+    rotate: Callable[[], None] | None = None
+
+    def get_secret(self, team: str, name: str) -> SecretRecord | None:
+        record = super().get_secret(team, name)
+        if self.rotate is not None:
+            rotate, self.rotate = self.rotate, None
+            rotate()
+        return record
+
+
+def test_a_secret_read_before_a_rotation_is_not_kept_after_it() -> None:
+    store = RotatingStore()
+    admin = hw.Admin(store)
+    admin.create_secret(hw.Secret(team=TEAM, name="T", value="old"))
+    keyring = Keyring(store, Vault(store.key))
+
+    def rotation() -> None:
+        admin.update_secret(hw.Secret(team=TEAM, name="T", value="new"))
+        keyring.clear()  # what a refresh does when the revision moves
+
+    store.rotate = rotation
+    assert keyring.secret(TEAM, "T") == "old"  # read before the rotation landed
+    assert keyring.secret(TEAM, "T") == "new"  # but not cached past it

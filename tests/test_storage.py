@@ -261,6 +261,24 @@ def test_a_version_1_file_is_upgraded_in_place(db: Path, key: SecretKey) -> None
     conn.close()
 
 
+def test_a_lease_taken_by_a_schema_2_process_mid_upgrade_is_honoured(
+    db: Path, key: SecretKey
+) -> None:
+    """Schema 2 leased with lease_until alone; a process that has not
+    restarted yet still does, so schema 3 keeps honouring it."""
+    with SQLiteStorage(db, key=key) as store:
+        store.enqueue([OutboxEntry(make_delivery("d1", next_attempt_at=T0), b"body")])
+        with sqlite3.connect(db) as conn:  # what a schema 2 claim wrote
+            conn.execute(
+                "UPDATE deliveries SET lease_token = 'old', lease_until = ? WHERE id = 'd1'",
+                (T0 + 60,),
+            )
+        conn.close()
+        assert store.claim(T0 + 1, limit=5, lease=60) == []
+        [claim] = store.claim(T0 + 60, limit=5, lease=60)
+        assert claim.delivery.id == "d1"
+
+
 def test_a_version_2_outbox_keeps_its_leases_and_finished_rows(db: Path, key: SecretKey) -> None:
     """Version 2 kept a lease apart from next_attempt_at, and finished rows
     could keep a next_attempt_at; version 3 reads only next_attempt_at."""

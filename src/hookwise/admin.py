@@ -63,6 +63,8 @@ class Admin:
         key: SecretKey | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if network is not None and not isinstance(network, NetworkPolicy):
+            raise ValidationError("network", "must be a hookwise.NetworkPolicy")
         self.storage = storage
         self.network = network if network is not None else NetworkPolicy()
         self._vault = Vault(key_for(storage, key))

@@ -27,7 +27,7 @@ from hookwise.outgoing import build_request
 from hookwise.probe import WebhookTestPlan
 from hookwise.settings import Settings
 from hookwise.signing import new_message_id
-from hookwise.storage.protocol import Claim, Delivery, Storage
+from hookwise.storage.protocol import Claim, Delivery, DeliveryStatus, Storage
 from hookwise.template import Template, compile_template
 from hookwise.vault import Keyring, Vault, key_for
 from hookwise.wire import OutgoingRequest, RawResponse
@@ -147,6 +147,9 @@ class Core:
             )
             if entries:
                 deliveries = self.storage.enqueue(entries)
+            for delivery in deliveries:
+                if delivery.status is DeliveryStatus.FAILED:  # it could not render
+                    logger.warning("automation %r: %s", delivery.automation, delivery.error)
         if event.type is _RUN_STATE and self.checkpoints.ends_run(event):
             self.checkpoints.forget(event)
         return deliveries

@@ -7,7 +7,6 @@ carries its cooldown, so the cooldown is spent only if the row is stored.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -23,8 +22,6 @@ from hookwise.storage.protocol import Cooldown, Delivery, DeliveryStatus, Outbox
 from hookwise.template import Template
 
 __all__ = ["event_values", "outbox_entries"]
-
-logger = logging.getLogger("hookwise")
 
 
 def event_values(event: Event, event_type: EventType) -> dict[str, str]:
@@ -115,8 +112,7 @@ def _render(
     )
     try:
         body = template.render(values, secrets=secrets(webhook), metadata=event.metadata)
-    except (HookwiseError, UnicodeError) as exc:
-        logger.warning("automation %r could not render: %s", automation.name, exc)
+    except (HookwiseError, UnicodeError) as exc:  # logged once stored (not in a cooldown)
         failed = attrs.evolve(
             delivery,
             status=DeliveryStatus.FAILED,

@@ -18,6 +18,7 @@ import httpx
 from hookwise.errors import HookwiseError
 from hookwise.history import RESPONSE_BYTES
 from hookwise.network import NetworkPolicy
+from hookwise.url import ParsedURL, parse_url
 from hookwise.wire import OutgoingRequest, RawResponse
 
 __all__ = ["AsyncHttpxSender", "AsyncSender", "HttpxSender", "Sender"]
@@ -45,11 +46,6 @@ def _options(timeout: float) -> dict[str, object]:
     return {"timeout": timeout, "follow_redirects": False, "trust_env": False}
 
 
-def _destination(request: OutgoingRequest) -> tuple[httpx.URL, str, int]:
-    url = httpx.URL(request.url)
-    return url, url.raw_host.decode("ascii"), url.port or (443 if url.scheme == "https" else 80)
-
-
 def _resolve(network: NetworkPolicy, host: str, port: int) -> None:
     """Check every address ``host`` resolves to against the policy.
 
@@ -66,8 +62,10 @@ def _resolve(network: NetworkPolicy, host: str, port: int) -> None:
         raise HookwiseError(f"could not build the request: {type(exc).__name__}") from None
 
 
-def _httpx_request(url: httpx.URL, request: OutgoingRequest) -> httpx.Request:
-    return httpx.Request(request.method, url, headers=dict(request.headers), content=request.body)
+def _httpx_request(url: ParsedURL, request: OutgoingRequest) -> httpx.Request:
+    return httpx.Request(
+        request.method, url.parsed, headers=dict(request.headers), content=request.body
+    )
 
 
 def _response(response: httpx.Response, body: bytearray) -> RawResponse:
@@ -89,8 +87,8 @@ class HttpxSender:
 
     def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
         try:
-            url, host, port = _destination(request)
-            _resolve(self._network, host, port)
+            url = parse_url(request.url)  # as the policy read it
+            _resolve(self._network, url.host, url.effective_port)
             response = self._client.send(_httpx_request(url, request), stream=True)
             try:
                 data = bytearray()
@@ -124,9 +122,9 @@ class AsyncHttpxSender:
 
     async def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
         try:
-            url, host, port = _destination(request)
-            if self._network.resolve_without_dns(host) is None:  # a lookup: off the loop
-                await asyncio.to_thread(_resolve, self._network, host, port)
+            url = parse_url(request.url)  # as the policy read it
+            if self._network.resolve_without_dns(url.host) is None:  # a lookup: off the loop
+                await asyncio.to_thread(_resolve, self._network, url.host, url.effective_port)
             response = await self._client.send(_httpx_request(url, request), stream=True)
             try:
                 data = bytearray()

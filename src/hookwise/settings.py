@@ -44,6 +44,14 @@ def _at_least(least: float, *, integer: bool = False) -> Callable[[Any, Any, Any
     return check
 
 
+def _instance(cls: type, field: str) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: object, _attribute: object, value: object) -> None:
+        if not isinstance(value, cls):
+            raise ValidationError(field, f"must be a hookwise.{cls.__name__}")
+
+    return check
+
+
 def _network(value: NetworkPolicy | None) -> NetworkPolicy:
     return NetworkPolicy() if value is None else value
 
@@ -65,15 +73,31 @@ class Settings:
     (``hookwise worker``) drains the outbox, or call ``deliver_due()``.
     """
 
-    network: NetworkPolicy = attrs.field(default=None, converter=_network)
-    retry: RetryPolicy = attrs.field(default=None, converter=_retry)
-    key: SecretKey | None = None
+    network: NetworkPolicy = attrs.field(
+        default=None, converter=_network, validator=_instance(NetworkPolicy, "network")
+    )
+    retry: RetryPolicy = attrs.field(
+        default=None, converter=_retry, validator=_instance(RetryPolicy, "retry")
+    )
+    key: SecretKey | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_instance(SecretKey, "key"))
+    )
     timeout: float = attrs.field(default=10.0, validator=_at_least(0.001))
     concurrency: int = attrs.field(default=4, validator=_at_least(1, integer=True))
     poll_interval: float = attrs.field(default=1.0, validator=_at_least(0.0))
     refresh_interval: float = attrs.field(default=1.0, validator=_at_least(0.0))
     clock: Callable[[], float] = time.time
     worker: bool = True
+
+    @classmethod
+    def of(cls, options: Options, *, owner: str) -> Settings:
+        """Settings from a constructor's keyword arguments; an unknown one is
+        a ValidationError naming it (rather than a TypeError about us)."""
+        unknown = sorted(set(options) - set(Options.__annotations__))
+        if unknown:
+            known = ", ".join(Options.__annotations__)
+            raise ValidationError(unknown[0], f"is not an option of {owner}; options: {known}")
+        return cls(**options)
 
     @property
     def lease(self) -> float:

@@ -14,7 +14,7 @@ __all__ = ["Shell"]
 
 class Shell:
     def __init__(self, storage: Storage, options: Options) -> None:
-        self._core = Core(storage, Settings(**options))
+        self._core = Core(storage, Settings.of(options, owner=type(self).__name__))
         self._closed = False
         self._left = 0  # unfinished deliveries when closed
         self._busy = 0  # worker passes under way

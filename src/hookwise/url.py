@@ -20,6 +20,7 @@ class ParsedURL:
     host: str  # as it goes on the wire: IDNA-encoded, IPv6 without brackets
     port: int | None  # only when written in the URL
     userinfo: bool  # a user name or password is present
+    parsed: httpx.URL = attrs.field(repr=False, eq=False)  # what an httpx sender sends to
 
     @property
     def effective_port(self) -> int:
@@ -37,4 +38,5 @@ def parse_url(text: str) -> ParsedURL:
         host=url.raw_host.decode("ascii", "replace"),
         port=url.port,
         userinfo=bool(url.userinfo),
+        parsed=url,
     )

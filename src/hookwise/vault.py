@@ -9,7 +9,7 @@ storage, which only ever sees the sealed bytes.
 from __future__ import annotations
 
 from hookwise.crypto import SecretKey
-from hookwise.errors import NotFoundError
+from hookwise.errors import NotFoundError, ValidationError
 from hookwise.model import Webhook
 from hookwise.storage.protocol import ConfigStore, SecretRecord
 from hookwise.template import ACCESS_TOKEN
@@ -27,8 +27,11 @@ def body_context(delivery_id: str) -> str:
 
 def key_for(storage: object, key: SecretKey | None) -> SecretKey:
     """The key to seal with: the one given, else the one the shipped stores
-    were opened with, else ``HOOKWISE_SECRET_KEY``."""
+    were opened with (their ``key`` attribute, a convenience and no part of
+    the Storage protocol), else ``HOOKWISE_SECRET_KEY``."""
     if key is not None:
+        if not isinstance(key, SecretKey):
+            raise ValidationError("key", f"must be a hookwise.SecretKey, not {type(key).__name__}")
         return key
     kept = getattr(storage, "key", None)
     return kept if isinstance(kept, SecretKey) else SecretKey.from_env()
@@ -64,23 +67,28 @@ class Keyring:
     """The opened secrets of webhooks, read from a ConfigStore once and kept
     until :meth:`clear` (called whenever the configuration moves)."""
 
-    __slots__ = ("_config", "_opened", "_vault")
+    __slots__ = ("_config", "_generation", "_opened", "_vault")
 
     def __init__(self, config: ConfigStore, vault: Vault) -> None:
         self._config = config
         self._vault = vault
         self._opened: dict[tuple[str, str], str] = {}
+        self._generation = 0
 
     def clear(self) -> None:
+        self._generation += 1
         self._opened.clear()
 
     def secret(self, team: str, name: str) -> str:
         value = self._opened.get((team, name))
         if value is None:
+            generation = self._generation
             record = self._config.get_secret(team, name)
             if record is None:
                 raise NotFoundError("secret", f"{team}/{name}")
-            value = self._opened[(team, name)] = self._vault.open_secret(record)
+            value = self._vault.open_secret(record)
+            if generation == self._generation:  # not read before a rotation cleared us
+                self._opened[(team, name)] = value
         return value
 
     def for_webhook(self, webhook: Webhook) -> dict[str, str]:

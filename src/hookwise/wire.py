@@ -32,9 +32,9 @@ class OutgoingRequest:
 
 @attrs.frozen(slots=True)
 class RawResponse:
-    """What came back: the status, the headers (names as the receiver sent
-    them, repeated headers joined with commas) and at most the first
-    ``RESPONSE_BYTES`` of the body."""
+    """What came back: the status, the headers (repeated ones joined with
+    commas; the httpx sender lowercases names, so read them with
+    :meth:`header`) and at most the first ``RESPONSE_BYTES`` of the body."""
 
     status_code: int
     headers: Mapping[str, str] = attrs.field(converter=_frozen)

@@ -128,7 +128,7 @@ class Cooldown:
     """
 
     automation: str  # team/name, plus /STATE for a per-state cooldown
-    run: str  # entity/project/run id
+    run: str  # the run id (an automation watches one project, so its runs are unique)
     at: float
     since: float
 

@@ -156,7 +156,6 @@ CREATE TABLE windows (
 UPDATE deliveries SET next_attempt_at = NULL WHERE status IN ('SUCCEEDED', 'FAILED');
 UPDATE deliveries SET next_attempt_at = MAX(next_attempt_at, lease_until)
     WHERE lease_until IS NOT NULL AND next_attempt_at IS NOT NULL;
-UPDATE deliveries SET lease_until = NULL;
 DROP INDEX deliveries_due;
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 """,
@@ -488,15 +487,18 @@ class SQLiteStorage:
             rows = conn.execute(
                 f"SELECT {_DELIVERY_COLUMNS}, body FROM deliveries "  # noqa: S608
                 "WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
+                # a process still on schema 2, mid-upgrade, leases with lease_until only
+                "AND (lease_until IS NULL OR lease_until <= ?) "
                 "ORDER BY next_attempt_at, created_at, seq LIMIT ?",
-                (now, max(limit, 0)),
+                (now, now, max(limit, 0)),
             ).fetchall()
             claims = []
             for row in rows:
                 token = uuid.uuid4().hex
                 conn.execute(
-                    "UPDATE deliveries SET lease_token = ?, next_attempt_at = ? WHERE id = ?",
-                    (token, lease_until, row[0]),
+                    "UPDATE deliveries SET lease_token = ?, next_attempt_at = ?, lease_until = ? "
+                    "WHERE id = ?",
+                    (token, lease_until, lease_until, row[0]),
                 )
                 claims.append(Claim(_delivery(row), row[17], token, lease_until))
             return claims
@@ -514,7 +516,7 @@ class SQLiteStorage:
             cursor = conn.execute(
                 "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
                 "url = ?, response_status = ?, response_body = ?, error = ?, finished_at = ?, "
-                "lease_token = NULL WHERE id = ? AND lease_token = ?",
+                "lease_token = NULL, lease_until = NULL WHERE id = ? AND lease_token = ?",
                 (
                     DeliveryStatus(status).value,
                     attempt.number,
@@ -540,7 +542,7 @@ class SQLiteStorage:
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE deliveries SET status = ?, next_attempt_at = ?, finished_at = NULL, "
-                "lease_token = NULL WHERE id = ?",
+                "lease_token = NULL, lease_until = NULL WHERE id = ?",
                 (DeliveryStatus.PENDING.value, now, delivery_id),
             )
             if cursor.rowcount == 0:
