@@ -188,9 +188,8 @@ def test_the_check_sees_a_storage_call_made_on_the_loop(store: SlowStorage) -> N
     assert report.largest_gap >= DELAY
 
 
-def test_the_first_metrics_of_a_run_do_not_wait_for_storage_on_the_loop(
-    store: SlowStorage,
-) -> None:
+def watch_loss(store: hw.Storage) -> None:
+    """An automation watching the mean loss of runs in ml-team/training."""
     admin = hw.Admin(store, network=LOCAL)
     admin.create_webhook(hw.Webhook(team=TEAM, name="alerts", url="http://127.0.0.1:9/a"))
     admin.create_automation(
@@ -201,6 +200,12 @@ def test_the_first_metrics_of_a_run_do_not_wait_for_storage_on_the_loop(
             action=hw.SendWebhook(webhook="alerts"),
         )
     )
+
+
+def test_the_first_metrics_of_a_run_do_not_wait_for_storage_on_the_loop(
+    store: SlowStorage,
+) -> None:
+    watch_loss(store)
     dispatcher = hw.AsyncDispatcher(store, network=LOCAL, worker=False)
     store.slow = True
     run = hw.Run(entity=TEAM, project="training", id="run-1")
@@ -217,16 +222,7 @@ def test_a_run_loading_its_windows_holds_up_no_other_event(store: SlowStorage) -
     """While one run's saved windows load (in a thread), events of a run
     already in memory are matched on the loop at once: nothing waits for
     the load behind the tracker's lock."""
-    admin = hw.Admin(store, network=LOCAL)
-    admin.create_webhook(hw.Webhook(team=TEAM, name="alerts", url="http://127.0.0.1:9/a"))
-    admin.create_automation(
-        hw.Automation(
-            name="watch",
-            scope=hw.Scope.project(TEAM, "training"),
-            event=hw.OnRunMetric(hw.RunMetric("loss").avg(3) > 5),
-            action=hw.SendWebhook(webhook="alerts"),
-        )
-    )
+    watch_loss(store)
     dispatcher = hw.AsyncDispatcher(store, network=LOCAL, worker=False, refresh_interval=3600)
     known = hw.Run(entity=TEAM, project="training", id="known")
     new = hw.Run(entity=TEAM, project="training", id="new")

@@ -20,6 +20,7 @@ from hookwise.storage.protocol import (
     Claim,
     Cooldown,
     Delivery,
+    DeliveryStatus,
     Outbox,
     OutboxEntry,
     SecretRecord,
@@ -29,6 +30,7 @@ __all__ = [
     "T0",
     "claim_one",
     "enqueue",
+    "fail_once",
     "make_attempt",
     "make_automation",
     "make_cooldown",
@@ -144,6 +146,21 @@ def claim_one(outbox: Outbox, now: float = T0, lease: float = 60.0) -> Claim:
     claims = outbox.claim(now, limit=1, lease=lease)
     assert len(claims) == 1, claims
     return claims[0]
+
+
+def fail_once(outbox: Outbox) -> Attempt:
+    """Enqueue delivery ``d1`` and record one attempt that failed it for good
+    (no answer, "connection refused", 2 s from ``T0``); the attempt."""
+    enqueue(outbox, make_delivery("d1"))
+    claim = claim_one(outbox)
+    attempt = make_attempt(
+        claim, started_at=T0, elapsed=2.0, response_status=None, response_body=None,
+        error="connection refused",
+    )  # fmt: skip
+    assert outbox.record_attempt(
+        claim, attempt, status=DeliveryStatus.FAILED, next_attempt_at=None, finished_at=T0 + 2
+    )
+    return attempt
 
 
 def undue(delivery: Delivery) -> Delivery:

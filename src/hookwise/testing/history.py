@@ -18,6 +18,7 @@ from hookwise.testing.helpers import (
     T0,
     claim_one,
     enqueue,
+    fail_once,
     make_attempt,
     make_cooldown,
     make_delivery,
@@ -155,16 +156,7 @@ class HistoryContract:
         assert storage.list_attempts("d1") == [first, second]
 
     def test_history_of_a_failure(self, storage: OutboxWithHistory) -> None:
-        enqueue(storage, make_delivery("d1"))
-        claim = claim_one(storage)
-        attempt = make_attempt(
-            claim, started_at=T0, elapsed=2.0, response_status=None, response_body=None,
-            error="connection refused",
-        )  # fmt: skip
-        assert storage.record_attempt(
-            claim, attempt, status=DeliveryStatus.FAILED, next_attempt_at=None,
-            finished_at=T0 + 2,
-        )  # fmt: skip
+        attempt = fail_once(storage)
         delivery = storage.get_delivery("d1")
         assert delivery is not None
         assert delivery.status is DeliveryStatus.FAILED

@@ -20,6 +20,7 @@ from hookwise.testing.helpers import (
     T0,
     claim_one,
     enqueue,
+    fail_once,
     make_attempt,
     make_cooldown,
     make_delivery,
@@ -297,16 +298,7 @@ class OutboxContract:
         assert storage.outstanding() == (0, None)
 
     def test_failure(self, storage: Outbox) -> None:
-        enqueue(storage, make_delivery("d1"))
-        claim = claim_one(storage)
-        attempt = make_attempt(
-            claim, started_at=T0, elapsed=2.0, response_status=None, response_body=None,
-            error="connection refused",
-        )  # fmt: skip
-        assert storage.record_attempt(
-            claim, attempt, status=DeliveryStatus.FAILED, next_attempt_at=None,
-            finished_at=T0 + 2,
-        )  # fmt: skip
+        fail_once(storage)
         assert storage.outstanding() == (0, None)
 
     def test_record_attempt_keeps_the_values_given(self, storage: Outbox) -> None:
