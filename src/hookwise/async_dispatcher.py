@@ -102,9 +102,6 @@ class AsyncDispatcher(Shell):
         outcome = await self._sender.attempt(plan.request)
         return plan.result(elapsed=started.elapsed(), outcome=outcome)
 
-    def _is_busy(self) -> bool:
-        return self._busy > 0
-
     async def deliver_due(self) -> int:
         """Send what is due now, once; returns how many deliveries were tried."""
         self._busy += 1

@@ -114,7 +114,7 @@ class Dispatcher(Shell):
         timeout, wait for what is due now only."""
         waiter = self._core.waiter(timeout)
         working = self._thread is not None
-        while (done := waiter.done(busy=lambda: self._busy > 0, working=working)) is None:
+        while (done := waiter.done(busy=self._is_busy, working=working)) is None:
             self._wake.set()
             time.sleep(0.01)
         return done

@@ -27,6 +27,9 @@ class Shell:
     def settings(self) -> Settings:
         return self._core.settings
 
+    def _is_busy(self) -> bool:
+        return self._busy > 0
+
     def _check_open(self) -> None:
         if self._closed:
             raise DispatcherClosedError("this dispatcher is closed")
