@@ -55,7 +55,7 @@ def watching_conditions() -> list[hw.OnRunMetric]:
         lambda m: hw.RunMetric(m) > 1e9,
         lambda m: hw.RunMetric(m).avg(5) > 1e9,
         lambda m: hw.RunMetric(m).max(10) >= 1e9,
-        lambda m: hw.RunMetric(m).changes_by(1e9),
+        lambda m: hw.RunMetric(m).changes_by(1e9, current_window=10, prior_window=50),
         lambda m: hw.RunMetric(m).zscore(30) >= 1e9,
     ]
     return [hw.OnRunMetric(kinds[i % len(kinds)](name)) for i, name in enumerate(METRICS)]

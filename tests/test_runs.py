@@ -95,9 +95,14 @@ def test_change(condition: Any, series: list[float], expected: list[float | None
     assert crossings(condition, series) == expected
 
 
-def test_change_default_windows_need_sixty_values() -> None:
-    condition = hw.RunMetric("acc").changes_by(1)  # W&B defaults: current 10, prior 50
-    assert (condition.current_window, condition.prior_window) == (10, 50)
+def test_change_default_windows_are_wandbs() -> None:
+    condition = hw.RunMetric("acc").changes_by(1)  # W&B defaults: current 1, prior 1
+    assert (condition.current_window, condition.prior_window) == (1, 1)
+    assert condition.agg is None
+    result = crossings(condition, [0.0, 0.0, 1.0])
+    assert result == [None, None, 1.0]
+    # longer windows, given explicitly, still need both windows full
+    condition = hw.RunMetric("acc").changes_by(1, current_window=10, prior_window=50)
     result = crossings(condition, [0.0] * 50 + [1.0] * 10)
     assert result[:59] == [None] * 59
     assert result[59] == 1.0
@@ -146,7 +151,7 @@ def test_builder_reads_like_the_wandb_sdk() -> None:
 @pytest.mark.parametrize(
     ("build", "field"),
     [
-        (lambda: T("loss", 1, window=3), "event.condition.agg"),
+        (lambda: T("loss", 1, window=0), "event.condition.window"),
         (lambda: T("loss", 1, agg="AVERAGE", window=0), "event.condition.window"),
         (lambda: T("loss", 1, agg="AVERAGE", window=1001), "event.condition.window"),
         (lambda: T("loss", NAN), "event.condition.threshold"),
@@ -284,7 +289,7 @@ def test_run_state_fires_on_entering() -> None:
 def test_memory_stays_flat() -> None:
     index = index_of(
         hw.OnRunMetric(T("loss", 1e9, agg="AVERAGE", window=5)),
-        hw.OnRunMetric(C("loss", 1e9)),
+        hw.OnRunMetric(C("loss", 1e9, current_window=10, prior_window=50)),
         hw.OnRunMetric(Z("loss", 1e9, window=30)),
     )
     tracker = RunTracker(max_runs=10)
@@ -459,7 +464,9 @@ def test_run_variables_validate_in_templates(store: hw.Storage) -> None:
 
 
 def test_each_state_has_its_own_cooldown(store: hw.Storage, make_dispatcher: Any) -> None:
-    run_setup(store, hw.OnRunState(states=["RUNNING", "FINISHED"]), None)
+    # per-state cooldowns are an option now; W&B's default (one per run) is
+    # tested in tests/test_wandb_filters.py
+    run_setup(store, hw.OnRunState(states=["RUNNING", "FINISHED"], per_state=True), None)
     dispatcher = make_dispatcher(store, network=PUBLIC, worker=False)
     counts = [
         len(dispatcher.handle(hw.Event.run_state(RUN, state)))

@@ -24,7 +24,9 @@ from hookwise.events import EventType, check_label
 __all__ = [
     "MAX_WINDOW",
     "Agg",
+    "ChangeDir",
     "ChangeKind",
+    "ChangeType",
     "Direction",
     "MetricChange",
     "MetricCondition",
@@ -41,6 +43,7 @@ class Agg(str, enum.Enum):
     MAX = "MAX"
     MIN = "MIN"
     AVERAGE = "AVERAGE"
+    AVG = "AVERAGE"  # noqa: PIE796  (W&B's short name: an alias, Agg.AVG is Agg.AVERAGE)
 
 
 class Op(str, enum.Enum):
@@ -68,13 +71,17 @@ _OPS: dict[Op, Callable[[float, float], bool]] = {
 
 class ChangeKind(str, enum.Enum):
     ABSOLUTE = "ABSOLUTE"
-    RELATIVE = "RELATIVE"  # the change divided by the prior window's mean
+    RELATIVE = "RELATIVE"  # the change divided by the prior window's aggregate
+    ABS = "ABSOLUTE"  # noqa: PIE796  (W&B's short names: aliases)
+    REL = "RELATIVE"  # noqa: PIE796
 
 
 class Direction(str, enum.Enum):
     INCREASE = "INCREASE"
     DECREASE = "DECREASE"
     ANY = "ANY"
+    INC = "INCREASE"  # noqa: PIE796  (W&B's short names: aliases)
+    DEC = "DECREASE"  # noqa: PIE796
 
     def predicate(self, amount: float) -> Callable[[float], bool]:
         """Whether a signed change (or score) goes ``amount`` far this way.
@@ -87,6 +94,13 @@ class Direction(str, enum.Enum):
         if self is Direction.DECREASE:
             return lambda delta: -delta >= amount
         return lambda delta: abs(delta) >= amount
+
+
+ChangeType = ChangeKind
+"""The W&B SDK's name for :class:`ChangeKind`."""
+
+ChangeDir = Direction
+"""The W&B SDK's name for :class:`Direction`."""
 
 
 # -- validators and converters --------------------------------------------------
@@ -138,19 +152,39 @@ _E = TypeVar("_E", bound=enum.Enum)
 
 
 def _parse(cls: type[_E], field: str, value: Any) -> _E:
+    if isinstance(value, str) and cls is not Op:
+        value = value.strip().upper()
+        member = cls.__members__.get(value)  # W&B's short names: AVG, ABS, REL, INC, DEC
+        if member is not None:
+            return member
     try:
-        return cls(value.upper() if isinstance(value, str) and cls is not Op else value)
+        return cls(value)
     except ValueError:
         choices = ", ".join(str(m.value) for m in cls)
         raise ValidationError(f"event.condition.{field}", f"must be one of {choices}") from None
 
 
-_SYMBOLS = {">": Op.GT, ">=": Op.GTE, "<": Op.LT, "<=": Op.LTE, "==": Op.EQ, "!=": Op.NE}
+_SYMBOLS = {
+    ">": Op.GT,
+    ">=": Op.GTE,
+    "<": Op.LT,
+    "<=": Op.LTE,
+    "==": Op.EQ,
+    "!=": Op.NE,
+    # the W&B SDK's (MongoDB) comparison keys, as its serialised filters carry them
+    "$gt": Op.GT,
+    "$gte": Op.GTE,
+    "$lt": Op.LT,
+    "$lte": Op.LTE,
+    "$eq": Op.EQ,
+    "$ne": Op.NE,
+}
 
 
 def _op(value: Op | str) -> Op:
     if isinstance(value, str) and not isinstance(value, Op):
-        value = _SYMBOLS.get(value.strip(), value.lower())
+        key = value.strip().lower()
+        value = _SYMBOLS.get(key, key)
     return _parse(Op, "op", value)
 
 
@@ -172,7 +206,11 @@ def _direction(value: Direction | str) -> Direction:
 @attrs.frozen(slots=True)
 class MetricThreshold:
     """The aggregate of the last ``window`` values (or the newest, with no
-    ``agg``) compares with ``threshold`` by ``op``. The window must be full."""
+    ``agg``) compares with ``threshold`` by ``op``. The window must be full.
+
+    As in the W&B SDK (``MetricThresholdFilter``), ``window`` is ignored when
+    ``agg`` is None: the newest value is compared.
+    """
 
     event_type: ClassVar[EventType] = EventType.RUN_METRIC
 
@@ -182,17 +220,31 @@ class MetricThreshold:
     agg: Agg | None = attrs.field(default=None, converter=_agg)
     window: int = attrs.field(default=1, validator=_window("window"))
 
-    def __attrs_post_init__(self) -> None:
-        if self.agg is None and self.window != 1:
-            raise ValidationError(
-                "event.condition.agg", "a window over 1 needs an agg: MAX, MIN or AVERAGE"
-            )
+
+def _prior_default(condition: MetricChange) -> int:
+    return condition.current_window  # W&B: the prior window defaults to the current one's size
 
 
-@attrs.frozen(slots=True)
+def _change_agg_default(condition: MetricChange) -> Agg | None:
+    # Omitted: single values over windows of 1 (W&B's default), the mean over
+    # longer windows (what every MetricChange meant before ``agg`` existed, so a
+    # stored one without the field keeps its meaning).
+    if condition.current_window == 1 and condition.prior_window == 1:
+        return None
+    return Agg.AVERAGE
+
+
+@attrs.frozen(slots=True, repr=False)
 class MetricChange:
-    """The mean of the last ``current_window`` values moved by at least
-    ``amount`` against the mean of the ``prior_window`` values before them."""
+    """The aggregate (``agg``: MAX, MIN, AVERAGE) of the last ``current_window``
+    values moved by at least ``amount`` against the same aggregate of the
+    ``prior_window`` values just before them (consecutive, non-overlapping).
+
+    With ``agg=None`` the windows are ignored, as in the W&B SDK
+    (``MetricChangeFilter``): the newest value is compared with the one before.
+    ``prior_window`` defaults to ``current_window``; ``agg``, when omitted, is
+    None for windows of 1 and AVERAGE otherwise.
+    """
 
     event_type: ClassVar[EventType] = EventType.RUN_METRIC_CHANGE
 
@@ -200,8 +252,26 @@ class MetricChange:
     amount: float = attrs.field(validator=_positive("amount"))
     kind: ChangeKind = attrs.field(default=ChangeKind.ABSOLUTE, converter=_kind)
     direction: Direction = attrs.field(default=Direction.ANY, converter=_direction)
-    current_window: int = attrs.field(default=10, validator=_window("current_window"))
-    prior_window: int = attrs.field(default=50, validator=_window("prior_window"))
+    current_window: int = attrs.field(default=1, validator=_window("current_window"))
+    prior_window: int = attrs.field(
+        default=attrs.Factory(_prior_default, takes_self=True), validator=_window("prior_window")
+    )
+    agg: Agg | None = attrs.field(
+        default=attrs.Factory(_change_agg_default, takes_self=True), converter=_agg
+    )
+
+    def __repr__(self) -> str:
+        # The repr names a condition's saved run windows (see hookwise.index):
+        # ``agg`` shows only where it differs from its default, so conditions
+        # written before it existed keep their name and their saved windows.
+        shown = [
+            f"{field.name}={getattr(self, field.name)!r}"
+            for field in attrs.fields(MetricChange)
+            if field.name != "agg"
+        ]
+        if self.agg is not _change_agg_default(self):
+            shown.append(f"agg={self.agg!r}")
+        return f"MetricChange({', '.join(shown)})"
 
 
 @attrs.frozen(slots=True)

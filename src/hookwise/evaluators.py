@@ -171,25 +171,18 @@ class _Extreme(Evaluator):
         return best if now_true else None
 
 
-class _Change(Evaluator):
-    __slots__ = (
-        "current",
-        "current_n",
-        "current_sum",
-        "prior",
-        "prior_n",
-        "prior_sum",
-        "reached",
-        "relative",
-    )
+class _ChangeBase(Evaluator):
+    """Two consecutive, non-overlapping windows: with each value the oldest
+    current value moves into the prior window. Nothing is judged until both
+    are full."""
 
-    def __init__(self, condition: MetricChange) -> None:
+    __slots__ = ("current", "current_n", "prior", "prior_n", "reached", "relative")
+
+    def __init__(self, condition: MetricChange, current_n: int, prior_n: int) -> None:
         super().__init__()
-        self.current_n, self.prior_n = condition.current_window, condition.prior_window
-        self.current: deque[float] = deque(maxlen=self.current_n)
-        self.prior: deque[float] = deque(maxlen=self.prior_n)
-        self.current_sum = 0.0
-        self.prior_sum = 0.0
+        self.current_n, self.prior_n = current_n, prior_n
+        self.current: deque[float] = deque(maxlen=current_n)
+        self.prior: deque[float] = deque(maxlen=prior_n)
         self.reached = condition.direction.predicate(condition.amount)
         self.relative = condition.kind is ChangeKind.RELATIVE
 
@@ -201,6 +194,35 @@ class _Change(Evaluator):
         split = max(len(values) - self.current_n, 0)
         self.prior.extend(values[:split])
         self.current.extend(values[split:])
+        self.recount()
+
+    def recount(self) -> None:
+        """Recompute what is kept about the windows from their values."""
+
+    def judge(self, now: float, before: float) -> float | None:
+        """The crossing rule on the current (``now``) and prior aggregates."""
+        delta = now - before
+        if self.relative:
+            # no relative change from zero
+            delta = delta / abs(before) if before else 0.0
+        now_true = self.reached(delta)
+        if now_true is self.was_true:
+            return None
+        self.was_true = now_true
+        return now if now_true else None
+
+
+class _Change(_ChangeBase):
+    """Means of the two windows (single values: windows of 1), kept as running sums."""
+
+    __slots__ = ("current_sum", "prior_sum")
+
+    def __init__(self, condition: MetricChange, current_n: int, prior_n: int) -> None:
+        super().__init__(condition, current_n, prior_n)
+        self.current_sum = 0.0
+        self.prior_sum = 0.0
+
+    def recount(self) -> None:
         self.prior_sum, self.current_sum = math.fsum(self.prior), math.fsum(self.current)
 
     def push(self, value: float) -> float | None:
@@ -220,17 +242,48 @@ class _Change(Evaluator):
             self.current_sum, self.prior_sum = math.fsum(current), math.fsum(prior)
         if len(prior) < self.prior_n:
             return None
-        now = self.current_sum / self.current_n
-        before = self.prior_sum / self.prior_n
-        delta = now - before
-        if self.relative:
-            # no relative change from zero
-            delta = delta / abs(before) if before else 0.0
-        now_true = self.reached(delta)
-        if now_true is self.was_true:
+        return self.judge(self.current_sum / self.current_n, self.prior_sum / self.prior_n)
+
+
+class _ChangeExtreme(_ChangeBase):
+    """MAX or MIN of each window, kept up to date like :class:`_Extreme`: a
+    window is rescanned only when the value leaving it was its extreme."""
+
+    __slots__ = ("current_best", "pick", "prior_best")
+
+    def __init__(self, condition: MetricChange, current_n: int, prior_n: int) -> None:
+        super().__init__(condition, current_n, prior_n)
+        self.pick = max if condition.agg is Agg.MAX else min
+        self.current_best = math.nan
+        self.prior_best = math.nan
+
+    def recount(self) -> None:
+        self.prior_best = self.pick(self.prior) if self.prior else math.nan
+        self.current_best = self.pick(self.current) if self.current else math.nan
+
+    def push(self, value: float) -> float | None:
+        current, prior, pick = self.current, self.prior, self.pick
+        moved = math.nan
+        if len(current) == self.current_n:
+            moved = current[0]  # leaves the current window, joins the prior one
+            leaving = prior[0] if len(prior) == self.prior_n else math.nan
+            prior.append(moved)
+            best = self.prior_best
+            if best != best or pick(moved, best) == moved:  # first value, or a new extreme
+                best = moved
+            elif leaving == best:
+                best = pick(prior)
+            self.prior_best = best
+        current.append(value)
+        best = self.current_best
+        if best != best or pick(value, best) == value:
+            best = value
+        elif moved == best:
+            best = pick(current)
+        self.current_best = best
+        if len(prior) < self.prior_n:
             return None
-        self.was_true = now_true
-        return now if now_true else None
+        return self.judge(best, self.prior_best)
 
 
 class _ZScore(Evaluator):
@@ -284,11 +337,16 @@ class _ZScore(Evaluator):
 def evaluator_for(condition: MetricCondition) -> Evaluator:
     """A new evaluator for ``condition``, its window empty."""
     if isinstance(condition, MetricThreshold):
-        if condition.agg is None:
+        if condition.agg is None:  # as in W&B, the window is ignored without an agg
             return _Latest(condition)
         return _Average(condition) if condition.agg is Agg.AVERAGE else _Extreme(condition)
     if isinstance(condition, MetricChange):
-        return _Change(condition)
+        if condition.agg is None:  # single values: the windows are ignored, as in W&B
+            return _Change(condition, 1, 1)
+        windows = condition.current_window, condition.prior_window
+        if condition.agg is Agg.AVERAGE:
+            return _Change(condition, *windows)
+        return _ChangeExtreme(condition, *windows)
     return _ZScore(condition)
 
 
