@@ -419,10 +419,11 @@ def test_filters_refuse_a_regex_that_is_not_text(
     refused(f"event.{field}", cls, **{field: 42})
 
 
-def test_required_regexes_are_required() -> None:
-    with pytest.raises(TypeError):
-        hw.OnAddArtifactAlias()  # type: ignore[call-arg]
-    refused("event.alias", hw.OnAddArtifactAlias, alias=None)
+def test_filters_are_optional_as_in_wandb() -> None:
+    # W&B's filters are optional: no alias regex means every alias event
+    # (this test once checked that OnAddArtifactAlias() was a TypeError)
+    assert hw.OnAddArtifactAlias().matches(alias_event(alias="anything"))
+    assert hw.OnAddArtifactAlias(alias=None) == hw.OnAddArtifactAlias()
 
 
 def test_alias_filter_matches_by_regex_search() -> None:

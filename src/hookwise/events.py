@@ -28,7 +28,13 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class EventType(str, enum.Enum):
-    """The kinds of event; ``${event_type}`` renders the value."""
+    """The kinds of event; ``${event_type}`` renders the value.
+
+    W&B's names are aliases: ``EventType.LINK_MODEL is EventType.LINK_ARTIFACT``
+    and ``EventType.RUN_METRIC_THRESHOLD is EventType.RUN_METRIC`` (and
+    ``EventType("LINK_MODEL")``, the value W&B sends, finds it); either way
+    ``${event_type}`` renders hookwise's value.
+    """
 
     LINK_ARTIFACT = "LINK_ARTIFACT"
     UNLINK_ARTIFACT = "UNLINK_ARTIFACT"
@@ -42,6 +48,16 @@ class EventType(str, enum.Enum):
     RUN_METRIC_CHANGE = "RUN_METRIC_CHANGE"
     RUN_METRIC_ZSCORE = "RUN_METRIC_ZSCORE"
     RUN_STATE = "RUN_STATE"
+    # W&B's names: aliases (same member), so rendering and storage do not change
+    LINK_MODEL = "LINK_ARTIFACT"  # noqa: PIE796
+    RUN_METRIC_THRESHOLD = "RUN_METRIC"  # noqa: PIE796
+
+    @classmethod
+    def _missing_(cls, value: object) -> EventType | None:
+        # a lookup by value with a W&B name: EventType("LINK_MODEL")
+        if isinstance(value, str):
+            return cls.__members__.get(value.upper())
+        return None
 
     def __str__(self) -> str:
         return self.value
