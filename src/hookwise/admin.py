@@ -15,7 +15,14 @@ import attrs
 from hookwise.crypto import SecretKey
 from hookwise.errors import NotFoundError, ValidationError
 from hookwise.history import list_deliveries
-from hookwise.model import Automation, Secret, SendWebhook, Webhook, check_access_token
+from hookwise.model import (
+    Automation,
+    Secret,
+    SendNotification,
+    SendWebhook,
+    Webhook,
+    check_access_token,
+)
 from hookwise.network import NetworkPolicy
 from hookwise.signing import signing_key
 from hookwise.storage.protocol import Attempt, Delivery, DeliveryStatus, SecretRecord, Storage
@@ -89,6 +96,10 @@ class Admin:
         for webhook in self.storage.list_webhooks(secret.team):
             if secret.name in webhook.secret_names:
                 _check_secret_roles(webhook, {secret.name: secret.value})
+        for automation in self.storage.list_automations(secret.team):
+            action = automation.action
+            if isinstance(action, SendNotification) and action.secret == secret.name:
+                self.network.check_url(secret.value, field="value")  # a Slack URL still
         record = self._sealed(secret, created_at=created, now=self._clock())
         self.storage.update_secret(record)
         return _info(record)
@@ -115,11 +126,19 @@ class Admin:
         return [_info(r) for r in self.storage.list_secrets(team)]
 
     def delete_secret(self, team: str, name: str) -> None:
-        """Refused while a webhook uses the secret: delete or change those first."""
+        """Refused while a webhook or a Slack notification uses the secret:
+        delete or change those first."""
         self._secret_record(team, name)
         users = [w.name for w in self.storage.list_webhooks(team) if name in w.secret_names]
         if users:
             raise ValidationError("name", f"secret {name!r} is used by webhooks {users}")
+        notifying = [
+            a.name
+            for a in self.storage.list_automations(team)
+            if isinstance(a.action, SendNotification) and a.action.secret == name
+        ]
+        if notifying:
+            raise ValidationError("name", f"secret {name!r} is used by automations {notifying}")
         self.storage.delete_secret(team, name)
 
     # -- webhooks --------------------------------------------------------
@@ -208,6 +227,10 @@ class Admin:
         self.storage.update_automation(automation)
         return automation
 
+    def validate_automation(self, automation: Automation) -> None:
+        """Run every check ``create_automation`` runs, storing nothing (a dry run)."""
+        self._check_automation(automation)
+
     def _check_automation(self, automation: Automation) -> None:
         _expect(automation, Automation, "automation")
         action = automation.action
@@ -219,6 +242,15 @@ class Admin:
                     f"webhook {action.webhook!r} does not exist in team {automation.team!r}",
                 )
             action.payload.validate(allowed_secrets=webhook.template_secrets)
+        elif isinstance(action, SendNotification):
+            record = self.storage.get_secret(automation.team, action.secret)
+            if record is None:
+                raise ValidationError(
+                    "action.secret",
+                    f"secret {action.secret!r} does not exist in team {automation.team!r}",
+                )
+            self.network.check_url(self._vault.open_secret(record), field="action.secret")
+            action.payload.validate(allowed_secrets=frozenset())
 
     def get_automation(self, team: str, name: str) -> Automation:
         automation = self.storage.get_automation(team, name)

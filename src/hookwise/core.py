@@ -21,9 +21,9 @@ from hookwise.events import Event, EventType
 from hookwise.history import describe, scrub
 from hookwise.index import Index, Match
 from hookwise.intake import event_values, outbox_entries
-from hookwise.model import Webhook
+from hookwise.model import Webhook, slack_secret
 from hookwise.outcome import settle
-from hookwise.outgoing import build_request
+from hookwise.outgoing import build_request, build_slack_request
 from hookwise.probe import WebhookTestPlan
 from hookwise.settings import Settings
 from hookwise.signing import new_message_id
@@ -48,6 +48,11 @@ class Job:
     request: OutgoingRequest | None
     error: str | None = None
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
+    url: str = ""  # what the history shows: never a Slack URL, which is a credential
+
+    @property
+    def shown_url(self) -> str:
+        return self.url or self.claim.delivery.url
 
 
 @attrs.frozen(slots=True)
@@ -178,23 +183,33 @@ class Core:
     def prepare(self, claim: Claim) -> Job:
         """Build the request for a claimed delivery, or the reason it cannot go."""
         delivery = claim.delivery
-        webhook = self.storage.get_webhook(delivery.team, delivery.webhook)
-        if webhook is None:
-            return Job(claim, None, f"webhook {delivery.webhook!r} no longer exists")
-        if not webhook.enabled:
-            return Job(claim, None, f"webhook {delivery.webhook!r} is disabled")
+        slack = slack_secret(delivery.webhook)
+        webhook = None
+        if slack is None:
+            webhook = self.storage.get_webhook(delivery.team, delivery.webhook)
+            if webhook is None:
+                return Job(claim, None, f"webhook {delivery.webhook!r} no longer exists")
+            if not webhook.enabled:
+                return Job(claim, None, f"webhook {delivery.webhook!r} is disabled")
         secrets: dict[str, str] = {}
         try:
-            secrets = self.keyring.for_webhook(webhook)
             body = self.vault.open_body(delivery.id, claim.sealed_body)
-            request = build_request(
-                webhook,
-                body,
-                message_id=delivery.message_id,
-                secrets=secrets,
-                timestamp=int(self.clock()),
-                network=self.settings.network,
-            )
+            if webhook is None:
+                assert slack is not None
+                secrets = {slack: self.keyring.secret(delivery.team, slack)}
+                request = build_slack_request(secrets[slack], body, network=self.settings.network)
+                shown = delivery.url
+            else:
+                secrets = self.keyring.for_webhook(webhook)
+                request = build_request(
+                    webhook,
+                    body,
+                    message_id=delivery.message_id,
+                    secrets=secrets,
+                    timestamp=int(self.clock()),
+                    network=self.settings.network,
+                )
+                shown = request.url
         except HookwiseError as exc:
             return Job(claim, None, scrub(str(exc), list(secrets.values())))
         except Exception as exc:  # one bad row must not stall the rest of the batch
@@ -202,7 +217,7 @@ class Core:
                 "delivery %s: could not build the request (%s)", delivery.id, type(exc).__name__
             )
             return Job(claim, None, f"could not build the request: {type(exc).__name__}")
-        return Job(claim, request, None, tuple(set(secrets.values())))
+        return Job(claim, request, None, tuple(set(secrets.values())), shown)
 
     def start(self) -> Started:
         return Started(self.clock())
@@ -225,7 +240,7 @@ class Core:
             elapsed=started.elapsed() if job.request is not None else 0.0,
             now=self.clock(),
             retry=self.settings.retry,
-            url=delivery.url if job.request is None else job.request.url,
+            url=job.shown_url,
             response=response,
             error=error,
             # a refusal (the policy, a bad stored value) will not change by itself

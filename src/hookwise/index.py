@@ -19,7 +19,7 @@ import attrs
 
 from hookwise.events import Event, EventType
 from hookwise.filters import ArtifactFilter, OnRunMetric, OnRunState
-from hookwise.model import Automation, DoNothing, SendWebhook, Webhook
+from hookwise.model import Automation, DoNothing, SendNotification, SendWebhook, Webhook
 from hookwise.template import Template
 
 __all__ = ["Index", "Match", "Target"]
@@ -30,11 +30,14 @@ _RUN_METRIC = EventType.RUN_METRIC  # a global is quicker to reach than an enum 
 
 @attrs.frozen(slots=True)
 class Target:
-    """An automation with the webhook and template it sends (both None: no-op)."""
+    """An automation with what it sends (``template``) and where: the
+    ``webhook``, or the team secret holding a Slack URL (``slack``); with
+    no template it sends nothing."""
 
     automation: Automation
     webhook: Webhook | None = None
     template: Template | None = None
+    slack: str | None = None
     key: str = attrs.field(default="", eq=False)  # names its run windows across rebuilds
 
     def __attrs_post_init__(self) -> None:
@@ -115,6 +118,8 @@ class Index:
                 webhook = webhooks.get((automation.team, action.webhook))
                 if webhook is not None:
                     targets.append(Target(automation, webhook, action.payload))
+            elif isinstance(action, SendNotification):
+                targets.append(Target(automation, None, action.payload, slack=action.secret))
         return cls(targets, revision)
 
     def watches_metrics(self, entity: str, project: str) -> bool:

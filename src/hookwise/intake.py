@@ -7,6 +7,7 @@ carries its cooldown, so the cooldown is spent only if the row is stored.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -14,9 +15,9 @@ import attrs
 
 from hookwise.errors import HookwiseError
 from hookwise.events import Event, EventType
-from hookwise.filters import RunFilter
+from hookwise.filters import OnRunState, RunFilter
 from hookwise.index import Match
-from hookwise.model import Webhook
+from hookwise.model import Webhook, slack_destination
 from hookwise.signing import new_message_id
 from hookwise.storage.protocol import Cooldown, Delivery, DeliveryStatus, OutboxEntry
 from hookwise.template import Template
@@ -65,23 +66,39 @@ def outbox_entries(
     """
     entries = []
     for match in matches:
-        webhook, template = match.target.webhook, match.target.template
-        if webhook is None or template is None:
+        target = match.target
+        if target.template is None:
+            continue  # a no-op
+        if target.webhook is not None:
+            webhook = target.webhook
+            destination, url = webhook.name, webhook.url
+            values: Callable[[], dict[str, str]] = functools.partial(secrets, webhook)
+        elif target.slack is not None:  # a Slack message names no secret
+            destination = url = slack_destination(target.slack)
+            values = _no_secrets
+        else:
             continue
-        delivery, body = _render(event, match, webhook, template, now, secrets)
+        delivery, body = _render(event, match, destination, url, target.template, now, values)
         sealed = seal(delivery.id, body) if body is not None else b""
         entries.append(OutboxEntry(delivery, sealed, _cooldown(event, match, now)))
     return entries
 
 
+def _no_secrets() -> dict[str, str]:
+    return {}
+
+
 def _cooldown(event: Event, match: Match, now: float) -> Cooldown | None:
-    """A run automation fires at most once per run per cooldown."""
+    """A run automation fires at most once per run per cooldown (W&B: "in a
+    24-hour period, a particular automation can fire at most once per run"),
+    whatever state or metric fired it; ``OnRunState(per_state=True)`` gives
+    each state a run enters its own cooldown."""
     automation = match.target.automation
     run_filter = automation.event
     if not isinstance(run_filter, RunFilter) or event.run is None:
         return None
     key = f"{automation.team}/{automation.name}"
-    if event.state is not None:  # each state a run enters has its own cooldown
+    if event.state is not None and isinstance(run_filter, OnRunState) and run_filter.per_state:
         key = f"{key}/{event.state.value}"
     return Cooldown(key, event.run.id, at=now, since=now - run_filter.cooldown)
 
@@ -89,10 +106,11 @@ def _cooldown(event: Event, match: Match, now: float) -> Cooldown | None:
 def _render(
     event: Event,
     match: Match,
-    webhook: Webhook,
+    destination: str,
+    url: str,
     template: Template,
     now: float,
-    secrets: Callable[[Webhook], dict[str, str]],
+    secrets: Callable[[], dict[str, str]],
 ) -> tuple[Delivery, bytes | None]:
     automation = match.target.automation
     values = event_values(event, match.event_type)
@@ -101,17 +119,17 @@ def _render(
         id=uuid.uuid4().hex,
         message_id=new_message_id(),
         team=automation.team,
-        webhook=webhook.name,
+        webhook=destination,
         automation=automation.name,
         event_type=match.event_type.value,
         event_id=event.id,
         created_at=now,
         display=template.render_display(values, metadata=event.metadata),
-        url=webhook.url,
+        url=url,
         next_attempt_at=now,
     )
     try:
-        body = template.render(values, secrets=secrets(webhook), metadata=event.metadata)
+        body = template.render(values, secrets=secrets(), metadata=event.metadata)
     except (HookwiseError, UnicodeError) as exc:  # logged once stored (not in a cooldown)
         failed = attrs.evolve(
             delivery,

@@ -9,6 +9,7 @@ An automation's scope and event filter have modules of their own
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable
 from typing import Any, TypeAlias
@@ -28,9 +29,13 @@ __all__ = [
     "Automation",
     "DoNothing",
     "Secret",
+    "SendNotification",
     "SendWebhook",
+    "Severity",
     "Webhook",
     "check_access_token",
+    "slack_destination",
+    "slack_secret",
 ]
 
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -208,7 +213,98 @@ class DoNothing:
     """An action that does nothing: an automation kept for later, or for tests."""
 
 
-Action: TypeAlias = SendWebhook | DoNothing
+class Severity(str, enum.Enum):
+    """How loud a notification is, as W&B's alert severities."""
+
+    INFO = "INFO"
+    WARN = "WARN"
+    ERROR = "ERROR"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+MAX_NOTIFICATION_TEXT = 3000  # Slack's limit for a section's text
+
+
+def _severity(value: object) -> Severity:
+    try:
+        return Severity(value)
+    except ValueError:
+        raise ValidationError("action.severity", "must be INFO, WARN or ERROR") from None
+
+
+def _notification_text(field: str, *, required: bool) -> Any:
+    def check(_instance: object, _attribute: object, value: object) -> None:
+        if not isinstance(value, str) or (required and not value.strip()):
+            wanted = "a non-empty string" if required else "a string"
+            raise ValidationError(field, f"must be {wanted}")
+        if len(value) > MAX_NOTIFICATION_TEXT:
+            raise ValidationError(field, f"must be at most {MAX_NOTIFICATION_TEXT} characters")
+
+    return check
+
+
+@attrs.frozen(slots=True)
+class SendNotification:
+    """Post a Slack message (W&B's ``SendNotification``) to the Slack
+    incoming-webhook URL kept in the team secret ``secret``.
+
+    ``title`` and ``message`` may use the payload variables (``${run_name}``),
+    never a secret; the message carries the severity and the event's details.
+    It goes through the same outbox (retries, history) and is not signed:
+    Slack checks nothing but the URL, which the history never shows.
+    """
+
+    secret: str = attrs.field(validator=lambda _i, _a, v: check_secret_name("action.secret", v))
+    title: str = attrs.field(validator=_notification_text("action.title", required=True))
+    message: str = attrs.field(
+        default="", validator=_notification_text("action.message", required=False)
+    )
+    severity: Severity = attrs.field(default=Severity.INFO, converter=_severity)
+    payload: Template = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "payload", _slack_template(self))
+
+
+SLACK = "slack:"  # a delivery to a Slack URL names its secret so; webhook names hold no ":"
+
+
+def slack_destination(secret: str) -> str:
+    """What a Slack delivery keeps as its webhook and URL: the secret's name, never the URL."""
+    return SLACK + secret
+
+
+def slack_secret(destination: str) -> str | None:
+    """The secret a Slack delivery posts to, or None for a webhook's delivery."""
+    return destination[len(SLACK) :] if destination.startswith(SLACK) else None
+
+
+def _slack_template(action: SendNotification) -> Template:
+    """The Slack message: Block Kit for clients that show it, ``text`` for
+    the rest (and for the notification itself)."""
+    details = (
+        f"*{action.severity.value}* · ${{event_type}} in ${{entity_name}}/${{project_name}}"
+        " ${artifact_version_string}${run_name}${run_state}${metric_name} ${metric_value}"
+    )
+    return compile_template(
+        {
+            "text": f"[{action.severity.value}] {action.title}",
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": action.title}},
+                *(
+                    [{"type": "section", "text": {"type": "mrkdwn", "text": action.message}}]
+                    if action.message
+                    else []
+                ),
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": details}]},
+            ],
+        }
+    )
+
+
+Action: TypeAlias = SendWebhook | SendNotification | DoNothing
 
 
 def _automation_name(_instance: object, _attribute: object, value: Any) -> None:
@@ -250,8 +346,10 @@ class Automation:
 
     @action.validator
     def _check_action(self, _attribute: object, value: object) -> None:
-        if not isinstance(value, (SendWebhook, DoNothing)):
-            raise ValidationError("action", f"must be SendWebhook or DoNothing, not {value!r}")
+        if not isinstance(value, (SendWebhook, SendNotification, DoNothing)):
+            raise ValidationError(
+                "action", f"must be SendWebhook, SendNotification or DoNothing, not {value!r}"
+            )
         if isinstance(value, SendWebhook) and value.team not in (None, self.scope.entity):
             raise ValidationError(
                 "action.team", "an automation sends only through webhooks of its scope's entity"

@@ -13,7 +13,7 @@ from hookwise.signing import sign
 from hookwise.template import ACCESS_TOKEN
 from hookwise.wire import OutgoingRequest
 
-__all__ = ["USER_AGENT", "build_request"]
+__all__ = ["USER_AGENT", "build_request", "build_slack_request"]
 
 USER_AGENT = f"hookwise/{__version__}"
 
@@ -46,3 +46,11 @@ def build_request(
             )
         )
     return OutgoingRequest("POST", webhook.url, headers, body)
+
+
+def build_slack_request(url: str, body: bytes, *, network: NetworkPolicy) -> OutgoingRequest:
+    """A Slack incoming-webhook POST: unsigned, no token (the URL is the
+    credential). Raises UnsafeURLError when the policy refuses the URL."""
+    network.check_url(url, field="action.secret")
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    return OutgoingRequest("POST", url, headers, body)

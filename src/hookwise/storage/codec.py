@@ -13,6 +13,14 @@ their value, tuples and sets as lists, registered attrs objects such as a
 nested metric condition as ``{"type": ...}`` objects); decoding passes lists
 and plain values to the constructor, so a field whose type is not JSON-shaped
 needs an attrs converter (``converter=frozenset``, an enum) to come back equal.
+
+Two field metadata keys shape the document. ``{"codec": "expression"}``: the
+value is a filter expression (:mod:`hookwise.expressions`), stored as the
+MongoDB-style JSON W&B writes (``{"$and": [{"alias": {"$regex": "^prod"}}]}``)
+and read back with :func:`~hookwise.expressions.expression_from_json`.
+``{"omit_default": True}``: a field added after format version 1 is left
+out while it holds its default, so such a document still reads in an older
+hookwise, and a document without it reads with the default.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import attrs
 
 from hookwise.conditions import MetricChange, MetricThreshold, MetricZScore
 from hookwise.errors import ValidationError
+from hookwise.expressions import Expression, expression_from_json
 from hookwise.filters import (
     Filter,
     OnAddArtifactAlias,
@@ -40,7 +49,7 @@ from hookwise.filters import (
     OnRunState,
     OnUnlinkArtifact,
 )
-from hookwise.model import Action, Automation, DoNothing, SendWebhook, Webhook
+from hookwise.model import Action, Automation, DoNothing, SendNotification, SendWebhook, Webhook
 from hookwise.scope import Scope, ScopeKind
 from hookwise.template import compile_template
 
@@ -183,8 +192,15 @@ def _encode_object(value: Any) -> dict[str, Any]:
         raise TypeError(f"{name} is not registered: call codec.register_filter({name})")
     document: dict[str, Any] = {"type": name}
     for field in attrs.fields(type(value)):
-        if field.init:
-            document[field.name] = _encode_value(getattr(value, field.name))
+        if not field.init:
+            continue
+        item = getattr(value, field.name)
+        if field.metadata.get("omit_default") and item == field.default:
+            continue  # a field newer than the format: absent means its default
+        if isinstance(item, Expression):
+            document[field.name] = item.to_json()
+        else:
+            document[field.name] = _encode_value(item)
     return document
 
 
@@ -202,12 +218,18 @@ def _decode_object(document: dict[str, Any], what: str) -> object:
     cls = _REGISTRY.get(name) if isinstance(name, str) else None
     if cls is None:
         raise _fail(what, f"unknown type {name!r}")
-    known = {field.name for field in attrs.fields(cls) if field.init}
-    extra = sorted(set(fields) - known)
+    known = {field.name: field for field in attrs.fields(cls) if field.init}
+    extra = sorted(set(fields) - set(known))
     if extra:
         raise _fail(what, f"unexpected {', '.join(extra)} for {name}")
+    arguments: dict[str, object] = {}
+    for key, item in fields.items():
+        if known[key].metadata.get("codec") == "expression" and item is not None:
+            arguments[key] = expression_from_json(item, where=f"stored {what}.{key}")
+        else:
+            arguments[key] = _decode_value(item, what)
     try:
-        return cls(**{key: _decode_value(item, what) for key, item in fields.items()})
+        return cls(**arguments)
     except TypeError as exc:
         raise _fail(what, f"cannot build {name}: {exc}") from None
 
@@ -239,6 +261,15 @@ def _encode_action(action: Action) -> dict[str, Any]:
             "team": action.team,
             "payload": action.payload.source,
         }
+    if isinstance(action, SendNotification):
+        return {
+            "type": "send_notification",
+            "secret": action.secret,
+            "title": action.title,
+            "message": action.message,
+            "severity": action.severity.value,
+        }
+    assert isinstance(action, DoNothing), action  # a new action must be written here
     return {"type": "do_nothing"}
 
 
@@ -254,6 +285,9 @@ def _decode_action(value: object) -> Action:
             raise _fail("action", "payload must be the template's JSON text")
         payload = compile_template(fields["payload"], field="action.payload")
         return SendWebhook(webhook=fields["webhook"], payload=payload, team=fields.get("team"))
+    if kind == "send_notification":
+        fields = _take(document, "action", ("secret", "title"), ("message", "severity"))
+        return SendNotification(**fields)
     raise _fail("action", f"unknown type {kind!r}")
 
 
