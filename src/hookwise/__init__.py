@@ -13,7 +13,9 @@ from hookwise.async_dispatcher import AsyncDispatcher
 from hookwise.builders import RunMetric
 from hookwise.conditions import (
     Agg,
+    ChangeDir,
     ChangeKind,
+    ChangeType,
     Direction,
     MetricChange,
     MetricThreshold,
@@ -35,6 +37,7 @@ from hookwise.errors import (
     ValidationError,
 )
 from hookwise.events import Event, EventType, Run, RunState
+from hookwise.expressions import ArtifactEvent, RunEvent
 from hookwise.filters import (
     OnAddArtifactAlias,
     OnAddArtifactTag,
@@ -46,8 +49,17 @@ from hookwise.filters import (
     OnRunMetric,
     OnRunState,
     OnUnlinkArtifact,
+    Trigger,
 )
-from hookwise.model import Automation, DoNothing, Secret, SendWebhook, Webhook
+from hookwise.model import (
+    Automation,
+    DoNothing,
+    Secret,
+    SendNotification,
+    SendWebhook,
+    Severity,
+    Webhook,
+)
 from hookwise.network import NetworkPolicy
 from hookwise.probe import WebhookTestResult
 from hookwise.retry import RetryPolicy
@@ -67,11 +79,14 @@ __all__ = [
     "Admin",
     "Agg",
     "AlreadyExistsError",
+    "ArtifactEvent",
     "AsyncDispatcher",
     "Attempt",
     "Automation",
     "BlockedAddressError",
+    "ChangeDir",
     "ChangeKind",
+    "ChangeType",
     "Delivery",
     "DeliveryStatus",
     "Direction",
@@ -100,6 +115,7 @@ __all__ = [
     "Op",
     "RetryPolicy",
     "Run",
+    "RunEvent",
     "RunMetric",
     "RunState",
     "SQLiteStorage",
@@ -110,11 +126,14 @@ __all__ = [
     "SecretInfo",
     "SecretKey",
     "SecretKeyError",
+    "SendNotification",
     "SendWebhook",
+    "Severity",
     "SignatureError",
     "Storage",
     "Template",
     "TemplateError",
+    "Trigger",
     "UnsafeURLError",
     "ValidationError",
     "Webhook",

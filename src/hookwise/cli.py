@@ -1,4 +1,4 @@
-"""The ``hookwise`` command: demo | keygen | deliveries | test-webhook | worker."""
+"""The ``hookwise`` command: demo | keygen | deliveries | test-webhook | worker | import-wandb."""
 
 from __future__ import annotations
 
@@ -70,6 +70,50 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(items: Sequence[str], option: str) -> dict[str, str]:
+    from hookwise.compat.wandb import WandbFormatError
+
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.rpartition("=")  # W&B ids are base64: they may end in "="
+        if not sep or not key or not value:
+            raise WandbFormatError(option, f"{item!r}: write {option} W&B_ID=NAME")
+        pairs[key] = value
+    return pairs
+
+
+def _import_wandb(args: argparse.Namespace) -> int:
+    from hookwise.compat import wandb
+
+    integrations = _pairs(args.map, "--map")
+    table = {key: wandb.parse_scope(spec) for key, spec in _pairs(args.scope, "--scope").items()}
+    converted = wandb.convert(
+        wandb.load(args.file),
+        integrations=integrations,
+        scopes=wandb.scope_table(table, entity=args.entity),
+    )
+    with _store(args) as store:
+        results = wandb.import_automations(hw.Admin(store), converted, dry_run=args.dry_run)
+    done = "would create" if args.dry_run else "created"
+    for item in results:
+        automation = item.automation
+        if automation is None:
+            print(f"not carried over: {item.source}")
+        else:
+            scope = automation.scope
+            where = "/".join(
+                p for p in (scope.entity, scope.project_name, scope.collection_name) if p
+            )
+            event, action = type(automation.event).__name__, type(automation.action).__name__
+            print(f"{done}: {automation.name}  ({scope.kind.value} {where}: {event} -> {action})")
+        for note in item.notes:
+            print(f"  - {note}")
+    carried = sum(1 for item in results if item.automation is not None)
+    noted = sum(1 for item in results if item.notes)
+    print(f"{carried} of {len(results)} {done}, {noted} with notes")
+    return 0 if noted == 0 else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hookwise", description=hw.__doc__)
     parser.add_argument("--version", action="version", version=f"hookwise {hw.__version__}")
@@ -102,6 +146,31 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("team")
             sub.add_argument("name")
         sub.set_defaults(run=run)
+    wandb = with_db("import-wandb", "import W&B automations (the W&B SDK's JSON)")
+    wandb.add_argument(
+        "file", help="a JSON file: one W&B automation, a list, or {automations: [...]}"
+    )
+    wandb.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="INTEGRATION_ID=NAME",
+        help="a W&B integration id and the hookwise webhook (or, for a Slack "
+        "notification, the team secret holding the Slack URL) it becomes",
+    )
+    wandb.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="SCOPE=KIND:PATH",
+        help="a W&B scope id or name and its hookwise scope: project:ENTITY/PROJECT, "
+        "registry:ENTITY/REGISTRY or collection:ENTITY/PROJECT/COLLECTION",
+    )
+    wandb.add_argument(
+        "--entity", help="the entity of W&B project scopes not named by --scope (by name)"
+    )
+    wandb.add_argument("--dry-run", action="store_true", help="check everything, store nothing")
+    wandb.set_defaults(run=_import_wandb)
     return parser
 
 
