@@ -121,12 +121,23 @@ def test_a_missing_secret_or_a_secret_in_the_text_is_refused() -> None:
     assert info.value.field == "action.secret"
     admin.create_secret(hw.Secret(team=TEAM, name="SLACK_URL", value="http://127.0.0.1:9/s"))
     admin.create_secret(hw.Secret(team=TEAM, name="OTHER", value="hunter2"))
-    with pytest.raises(hw.TemplateError):
+    with pytest.raises(hw.TemplateError) as bad:
         admin.create_automation(
             hw.Automation(
                 "b", scope, event, hw.SendNotification(secret="SLACK_URL", title="${OTHER}")
             )
         )
+    assert bad.value.field == "action.title"
+    with pytest.raises(hw.TemplateError) as bad:
+        admin.create_automation(
+            hw.Automation(
+                "c",
+                scope,
+                event,
+                hw.SendNotification(secret="SLACK_URL", title="t", message="$SLACK_URL"),
+            )
+        )
+    assert bad.value.field == "action.message"
     assert store.list_automations() == []
 
 

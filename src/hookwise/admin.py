@@ -26,6 +26,7 @@ from hookwise.model import (
 from hookwise.network import NetworkPolicy
 from hookwise.signing import signing_key
 from hookwise.storage.protocol import Attempt, Delivery, DeliveryStatus, SecretRecord, Storage
+from hookwise.template import compile_template
 from hookwise.vault import Vault, key_for
 
 __all__ = ["Admin", "SecretInfo"]
@@ -250,7 +251,11 @@ class Admin:
                     f"secret {action.secret!r} does not exist in team {automation.team!r}",
                 )
             self.network.check_url(self._vault.open_secret(record), field="action.secret")
-            action.payload.validate(allowed_secrets=frozenset())
+            for field, text in (("action.title", action.title), ("action.message", action.message)):
+                # variables only: a Slack message names no secret
+                compile_template({field[7:]: text}, field=field).validate(
+                    allowed_secrets=frozenset()
+                )
 
     def get_automation(self, team: str, name: str) -> Automation:
         automation = self.storage.get_automation(team, name)
