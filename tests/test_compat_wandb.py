@@ -370,3 +370,279 @@ def test_cli_exit_codes(db: str, tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main([*args, "--scope", f"{REG}=somewhere"]) == 2
     assert main(["import-wandb", str(tmp_path / "missing.json"), "--db", db]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+# -- bad input shapes, unknown fields, unmapped parts ---------------------------------
+
+
+def convert_one(raw: dict[str, Any], scopes: wandb.ScopeMap = SCOPES) -> wandb.Imported:
+    [result] = wandb.convert([raw], integrations=INTEGRATIONS, scopes=scopes)
+    return result
+
+
+def run_automation(event_type: str, event_filter: Any, **changes: Any) -> dict[str, Any]:
+    return raw_alias_automation(
+        triggeringEventType=event_type,
+        scopeID=TRAIN,
+        eventFilter=event_filter if isinstance(event_filter, str) else json.dumps(event_filter),
+        triggeredActionType="NO_OP",
+        triggeredActionConfig={},
+        **changes,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "note"),
+    [
+        (raw_alias_automation(name=3), "the automation has no name"),
+        (raw_alias_automation(enabled="yes"), "enabled must be true or false, not 'yes'"),
+        (raw_alias_automation(eventFilter="3"), "the event filter 3 cannot be expressed"),
+        (raw_alias_automation(eventFilter="[1]"), "the event filter [1] cannot be expressed"),
+        # a run field on an artifact event would never match: refused, naming the field
+        (
+            raw_alias_automation(eventFilter=json.dumps({"display_name": "x"})),
+            'the event filter {"display_name": "x"}: event.filter: artifact event filters '
+            "can test alias, tag, not display_name",
+        ),
+        (run_automation("RUN_STATE", "[1]"), "the run event's filter is not an object"),
+        (run_automation("RUN_STATE", {}), "a RUN_STATE event without run_state_filter"),
+        (
+            run_automation("RUN_STATE", {"run_state_filter": {"states": []}}),
+            "run_state_filter.states must list at least one state",
+        ),
+        (
+            run_automation("RUN_STATE", {"run_state_filter": {"states": {"FAILED": 1}}}),
+            "run_state_filter.states must list at least one state",
+        ),
+        (
+            run_automation("RUN_STATE", {"run_state_filter": {"states": ["ASLEEP"]}}),
+            "refused by hookwise: event.states: must be RUNNING, FINISHED, FAILED",
+        ),
+        (
+            run_automation("RUN_METRIC_CHANGE", {}),
+            "a RUN_METRIC_CHANGE event without run_metric_filter.change_filter",
+        ),
+        (
+            # the legacy metric_filter stands for a threshold only
+            run_automation("RUN_METRIC_ZSCORE", {"metric_filter": {"name": "loss"}}),
+            "a RUN_METRIC_ZSCORE event without run_metric_filter.zscore_filter",
+        ),
+        (
+            run_automation("RUN_METRIC", {"run_metric_filter": {"threshold_filter": {"name": 3}}}),
+            "refused by hookwise: event.condition.name",
+        ),
+        (
+            run_automation(
+                "RUN_METRIC",
+                {"run_metric_filter": {"threshold_filter": {"name": "loss", "threshold": "x"}}},
+            ),
+            "refused by hookwise: event.condition.threshold",
+        ),
+        (
+            raw_alias_automation(
+                triggeredActionConfig={"genericWebhookActionInput": {"requestPayload": "{}"}}
+            ),
+            "the GENERIC_WEBHOOK action names no integration",
+        ),
+        (
+            raw_alias_automation(
+                triggeredActionType="NOTIFICATION",
+                triggeredActionConfig={"notificationActionInput": {"integrationID": "nope"}},
+            ),
+            "W&B integration 'nope' is not mapped to a hookwise name (--map nope=NAME)",
+        ),
+        (
+            raw_alias_automation(
+                triggeredActionType="NOTIFICATION",
+                triggeredActionConfig={
+                    "notificationActionInput": {
+                        "integrationID": SLACK,
+                        "title": "t",
+                        "severity": "LOUD",
+                    }
+                },
+            ),
+            "refused by hookwise: action.severity",
+        ),
+        # an action config that is not an object cannot be read: said, not raised
+        (
+            raw_alias_automation(triggeredActionConfig={"genericWebhookActionInput": "ab"}),
+            "triggeredActionConfig.genericWebhookActionInput is not an object",
+        ),
+        (
+            raw_alias_automation(triggeredActionConfig={"genericWebhookActionInput": 3}),
+            "triggeredActionConfig.genericWebhookActionInput is not an object",
+        ),
+    ],
+)
+def test_bad_shapes_become_a_note_and_no_automation(raw: dict[str, Any], note: str) -> None:
+    result = convert_one(raw)
+    assert result.automation is None
+    assert not result.complete
+    assert note in result.notes[-1]
+
+
+@pytest.mark.parametrize("config", ["x", [1]])
+def test_an_action_config_that_is_not_an_object_is_a_note(config: Any) -> None:
+    result = convert_one(raw_alias_automation(triggeredActionConfig=config))
+    assert result.automation is None
+    assert result.notes == ("triggeredActionConfig is not an object",)
+
+
+def test_what_carries_over_with_a_note() -> None:
+    legacy = convert_one(raw_alias_automation(triggeringEventType="UPDATE_ARTIFACT_ALIAS"))
+    assert legacy.automation is not None
+    assert isinstance(legacy.automation.event, hw.OnAddArtifactAlias)
+    assert legacy.notes == (
+        "UPDATE_ARTIFACT_ALIAS (a legacy W&B event) became ADD_ARTIFACT_ALIAS: "
+        "it fires when a matching alias is added",
+    )
+    assert not legacy.complete
+
+    bare = convert_one(
+        raw_alias_automation(
+            triggeredActionConfig={
+                "genericWebhookActionInput": {"integrationID": HOOK},
+                "noOpActionInput": None,  # the SDK sends the unused inputs as null: no note
+                "fooActionInput": {},
+                "notificationActionInput": {"integrationID": SLACK},
+            }
+        )
+    )
+    assert bare.automation is not None
+    assert isinstance(bare.automation.action, hw.SendWebhook)
+    assert bare.automation.action.webhook == "github-dispatch"
+    assert bare.notes == (
+        "triggeredActionConfig.fooActionInput is unknown: ignored",
+        "triggeredActionConfig.notificationActionInput does not match GENERIC_WEBHOOK: ignored",
+        "the W&B webhook has no request payload; hookwise sends every event variable",
+    )
+
+    complete = convert_one(raw_alias_automation())
+    assert complete.complete
+    assert complete.notes == ()
+
+
+def test_run_filters_carry_over_with_unknown_parts_noted() -> None:
+    states = convert_one(run_automation("RUN_STATE", {"run_state_filter": {"states": "FAILED"}}))
+    assert states.automation is not None
+    assert states.automation.event == hw.OnRunState({hw.RunState.FAILED})
+    assert states.notes == ()
+
+    # the legacy metric_filter of a RUN_METRIC event is its threshold filter
+    legacy = convert_one(
+        run_automation("RUN_METRIC", {"metric_filter": {"name": "loss", "threshold": 2}})
+    )
+    assert legacy.automation is not None
+    assert legacy.automation.event == hw.OnRunMetric(hw.MetricThreshold("loss", 2, op=">"))
+
+    zscore = convert_one(
+        run_automation(
+            "RUN_METRIC_ZSCORE",
+            {
+                "run_metric_filter": {"zscore_filter": {"name": "loss", "x": 1}, "extra": {}},
+                "other": 1,
+            },
+        )
+    )
+    assert zscore.automation is not None
+    assert zscore.notes == (
+        "eventFilter.other is unknown to hookwise: ignored",
+        "run_metric_filter.extra is unknown to hookwise: ignored",
+        "zscore_filter.x is unknown to hookwise: ignored",
+    )
+
+
+SAVED_ONE: dict[str, Any] = {
+    "name": "saved",
+    "scope": {"__typename": "Project", "id": REG},
+    "event": {"eventType": "ADD_ARTIFACT_ALIAS", "filter": json.dumps({"alias": "prod"})},
+    "action": {
+        "__typename": "GenericWebhookTriggeredAction",
+        "integration": {"__typename": "GenericWebhookIntegration", "id": HOOK},
+        "requestPayload": "{}",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "note"),
+    [
+        # the integration as a bare id, not the object the API returns
+        (
+            {"action": {**SAVED_ONE["action"], "integration": HOOK}},
+            "the GENERIC_WEBHOOK action names no integration",
+        ),
+        ({"action": [1]}, "not a W&B automation hookwise can read: TypeError"),
+        ({"scope": "project"}, "W&B scope UNKNOWN has no hookwise scope"),
+        ({"scope": {"__typename": "Entity", "id": "E1"}}, "W&B scope ENTITY id='E1' has no"),
+        ({"event": {"filter": "{}"}}, "the W&B event None has no hookwise counterpart"),
+        ({"event": {"eventType": "ADD_ARTIFACT_ALIAS", "filter": "{"}}, "event.filter is not"),
+    ],
+)
+def test_bad_saved_shapes_become_a_note(changes: dict[str, Any], note: str) -> None:
+    assert convert_one(SAVED_ONE).complete
+    result = convert_one({**SAVED_ONE, **changes})
+    assert result.automation is None
+    assert note in result.notes[-1]
+
+
+def test_a_saved_automation_without_an_action_does_nothing() -> None:
+    result = convert_one({**SAVED_ONE, "action": None, "labels": []})
+    assert result.automation is not None
+    assert result.automation.action == hw.DoNothing()
+    assert result.notes == (
+        "field 'labels' is not part of a W&B automation hookwise knows: ignored",
+    )
+
+
+@pytest.mark.parametrize("data", [3, "automations", None, {"automations": "x"}])
+def test_input_that_holds_no_automations_is_a_format_error(data: Any) -> None:
+    with pytest.raises(wandb.WandbFormatError) as caught:
+        wandb.read_automations(data)
+    assert isinstance(caught.value, hw.ValidationError)
+    if isinstance(data, dict):  # read as one automation, which it is not
+        assert caught.value.field == "automations[0]"
+    else:
+        assert caught.value.field == "file"
+        assert "expected a W&B automation, a list of them" in str(caught.value)
+
+
+def test_a_dry_run_refuses_a_name_that_is_taken() -> None:
+    store = hw.MemoryStorage(key=hw.SecretKey.generate())
+    admin = setup_store(store)
+    converted = wandb.convert([raw_alias_automation()], integrations=INTEGRATIONS, scopes=SCOPES)
+    [first] = wandb.import_automations(admin, converted, dry_run=True)
+    assert first.automation is not None
+    assert not first.created
+    assert store.list_automations(TEAM) == []
+    [made] = wandb.import_automations(admin, converted)
+    assert made.created
+    [again] = wandb.import_automations(admin, converted, dry_run=True)
+    assert again.automation is None
+    assert not again.created
+    assert again.notes[-1].startswith("not created:")
+    assert f"{TEAM}/a" in again.notes[-1]
+    assert "already exists" in again.notes[-1]
+    store.close()
+
+
+def test_cli_refuses_bad_files_and_pairs(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_json = tmp_path / "not.json"
+    not_json.write_text("{")
+    assert main(["import-wandb", str(not_json), "--db", db]) == 2
+    assert "is not JSON" in capsys.readouterr().err
+    no_automation = tmp_path / "three.json"
+    no_automation.write_text("3")
+    assert main(["import-wandb", str(no_automation), "--db", db]) == 2
+    assert "expected a W&B automation" in capsys.readouterr().err
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(raw_alias_automation()))
+    assert main(["import-wandb", str(one), "--db", db, "--map", "=github-dispatch"]) == 2
+    assert "write --map W&B_ID=NAME" in capsys.readouterr().err
+    assert main(["import-wandb", str(one), "--db", db, "--scope", f"{REG}="]) == 2
+    assert "--scope" in capsys.readouterr().err
+    with hw.SQLiteStorage(db) as store:
+        assert store.list_automations(TEAM) == []

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import attrs
 import pytest
 
 from hookwise.conditions import MetricChange, MetricThreshold, MetricZScore
@@ -26,7 +27,7 @@ from hookwise.filters import (
     OnRunState,
     OnUnlinkArtifact,
 )
-from hookwise.model import Automation, DoNothing, SendWebhook
+from hookwise.model import Automation, DoNothing, SendNotification, SendWebhook, Severity
 from hookwise.scope import Scope
 from hookwise.signing import Scheme
 from hookwise.storage import codec
@@ -491,3 +492,112 @@ def test_register_filter_rules() -> None:
     assert codec.register_filter(OnLinkArtifact) is OnLinkArtifact  # twice is harmless
     assert codec.registered_filters()["OnLinkArtifact"] is OnLinkArtifact
     assert EventType.LINK_ARTIFACT is OnLinkArtifact.event_type
+
+
+NOTIFICATION = {
+    "type": "send_notification",
+    "secret": "SLACK_ALERTS",
+    "title": "Run failed",
+    "message": "m",
+    "severity": "ERROR",
+}
+
+
+def test_codec_reads_a_stored_notification() -> None:
+    action = codec.automation_from_json(_stored(make_automation(), action=NOTIFICATION)).action
+    assert action == SendNotification("SLACK_ALERTS", "Run failed", "m", Severity.ERROR)
+    short = {"type": "send_notification", "secret": "S", "title": "t"}
+    assert codec.automation_from_json(_stored(make_automation(), action=short)).action == (
+        SendNotification("S", "t")
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"title": None}, "missing title"),
+        ({"secret": None}, "missing secret"),
+        ({"url": "https://hooks.slack.com/x"}, "unexpected url"),
+    ],
+)
+def test_codec_refuses_a_stored_notification_of_the_wrong_shape(
+    changes: dict[str, object], message: str
+) -> None:
+    action = {k: v for k, v in {**NOTIFICATION, **changes}.items() if v is not None}
+    with pytest.raises(ValidationError) as caught:
+        codec.automation_from_json(_stored(make_automation(), action=action))
+    assert caught.value.field == "stored action"
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        # the right shape, values the action refuses: named as the action names them
+        ({"title": 3}, "action.title"),
+        ({"title": ""}, "action.title"),
+        ({"secret": ["SLACK_ALERTS"]}, "action.secret"),
+        ({"message": None}, "action.message"),
+        ({"message": 3}, "action.message"),
+        ({"severity": "LOUD"}, "action.severity"),
+        ({"severity": None}, "action.severity"),
+    ],
+)
+def test_codec_refuses_stored_notification_values_of_the_wrong_type(
+    changes: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        codec.automation_from_json(_stored(make_automation(), action={**NOTIFICATION, **changes}))
+    assert caught.value.field == field
+
+
+def test_codec_names_the_document_for_what_it_cannot_read() -> None:
+    with pytest.raises(ValidationError, match="expected JSON text, not bytes") as caught:
+        codec.automation_from_json(b"{}")  # type: ignore[arg-type]
+    assert caught.value.field == "stored automation"
+    with pytest.raises(ValidationError, match="cannot build OnRunMetric") as caught:
+        codec.automation_from_json(_stored(make_automation(), event={"type": "OnRunMetric"}))
+    assert caught.value.field == "stored event"
+    with pytest.raises(ValidationError, match="expected a JSON object") as caught:
+        codec.automation_from_json(_stored(make_automation(), action=["do_nothing"]))
+    assert caught.value.field == "stored action"
+
+
+@attrs.frozen
+class _Band:
+    low: float
+    names: tuple[str, ...] = ()
+    computed: int = attrs.field(init=False, default=0)
+
+
+@attrs.frozen
+class _Opaque:
+    value: object = None
+
+
+@attrs.frozen
+class _Typed:
+    type: str = "x"
+
+
+def test_register_filter_refuses_clashes_and_encodes_nested_parts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(codec, "_REGISTRY", dict(codec.registered_filters()))
+    with pytest.raises(TypeError, match="has a field named 'type'"):
+        codec.register_filter(_Typed)
+    clash = attrs.make_class("OnLinkArtifact", {"x": attrs.field()})
+    with pytest.raises(TypeError, match="another class named OnLinkArtifact"):
+        codec.register_filter(clash)
+    assert codec.registered_filters()["OnLinkArtifact"] is OnLinkArtifact
+
+    # not registered yet: refused by name
+    with pytest.raises(TypeError, match="_Band is not registered"):
+        codec._encode_value(_Band(1.0))
+    codec.register_filter(_Band)
+    encoded = codec._encode_value(_Band(1.0, ("a", "b")))
+    assert encoded == {"type": "_Band", "low": 1.0, "names": ["a", "b"]}  # not init: left out
+    assert codec._decode_value(encoded, "event") == _Band(1.0, ["a", "b"])  # type: ignore[arg-type]
+    codec.register_filter(_Opaque)
+    with pytest.raises(TypeError, match="cannot encode a bytes"):
+        codec._encode_value(_Opaque(b"x"))

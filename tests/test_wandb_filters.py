@@ -25,6 +25,7 @@ from hookwise.expressions import (
     ArtifactEvent,
     Compare,
     Expression,
+    FilterField,
     Nor,
     Not,
     Operator,
@@ -600,3 +601,184 @@ def test_rate_limit_end_to_end(
     dispatcher.handle(hw.Event.run_state(RUN, "FAILED"))
     assert dispatcher.flush(timeout=10)
     assert sorted(json.loads(r.content)["state"] for r in requests) == expected
+
+
+# -- the error branches name the field -----------------------------------------------
+
+
+def test_a_field_must_be_one_of_the_known_ones() -> None:
+    with pytest.raises(hw.ValidationError, match="cannot filter on 3: the fields are") as caught:
+        Compare(3, Operator.EQ, "x")  # type: ignore[arg-type]
+    assert caught.value.field == "event.filter"
+    with pytest.raises(hw.ValidationError, match="cannot filter on 3") as caught:
+        expression_from_json({3: "x"})
+    assert caught.value.field == "event.filter"
+    with pytest.raises(hw.ValidationError, match="cannot filter on 'version'") as caught:
+        FilterField("version")
+    assert caught.value.field == "field"
+    assert repr(RunEvent.name) == "FilterField('display_name')"
+
+
+def test_combining_with_something_else_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        _ = (alias == "a") & "b"  # type: ignore[operator]
+    with pytest.raises(TypeError):
+        _ = (alias == "a") | 3  # type: ignore[operator]
+
+
+def test_operands_must_be_expressions_and_not_too_many() -> None:
+    for kind in (And, Or, Nor):
+        with pytest.raises(hw.ValidationError, match="expected a filter expression, not 'x'"):
+            kind([alias == "a", "x"])  # type: ignore[list-item]
+        with pytest.raises(hw.ValidationError, match="at most 256 operands") as caught:
+            kind([alias == str(i) for i in range(257)])
+        assert caught.value.field == "event.filter"
+        assert len(kind([alias == str(i) for i in range(256)]).items) == 256
+    with pytest.raises(hw.ValidationError, match="expected a filter expression, not 3"):
+        Not(3)  # type: ignore[arg-type]
+    with pytest.raises(hw.ValidationError, match="at most 256 operands") as caught:
+        expression_from_json({"$or": [{"alias": str(i)} for i in range(257)]})
+    assert caught.value.field == "event.filter"
+
+
+def test_in_takes_at_most_max_items_values() -> None:
+    with pytest.raises(hw.ValidationError, match=r"\$nin takes at most 256 values") as caught:
+        tag.not_in([str(i) for i in range(257)])
+    assert caught.value.field == "event.filter.tag"
+    with pytest.raises(hw.ValidationError, match=r"\$in takes at most 256 values") as caught:
+        expression_from_json({"alias": {"$in": [str(i) for i in range(257)]}})
+    assert caught.value.field == "event.filter.alias"
+    assert len(alias.in_([str(i) for i in range(256)]).value) == 256
+
+
+def test_a_field_needs_an_operator_and_its_not_a_bounded_depth() -> None:
+    with pytest.raises(hw.ValidationError, match="expected at least one operator") as caught:
+        expression_from_json({"tag": {}})
+    assert caught.value.field == "event.filter.tag"
+    inner: dict[str, Any] = {"$eq": "x"}
+    for _ in range(20):
+        inner = {"$not": inner}
+    with pytest.raises(hw.ValidationError, match="nested deeper than 16") as caught:
+        expression_from_json({"alias": inner}, where="stored event.filter")
+    assert caught.value.field == "stored event.filter.alias"
+    # an even number of field-level $not within the bound reads as the comparison
+    shallow: dict[str, Any] = {"$eq": "x"}
+    for _ in range(4):
+        shallow = {"$not": shallow}
+    assert expression_from_json({"alias": shallow}) == (alias == "x")
+
+
+def test_negating_a_combination_and_a_nor() -> None:
+    both = alias.contains("prod") & (alias != "production")
+    negated = ~both
+    assert negated == Not(both)
+    assert negated.to_json() == {
+        "$not": {"$and": [{"alias": {"$contains": "prod"}}, {"alias": {"$ne": "production"}}]}
+    }
+    assert expression_from_json(negated.to_json()) == negated
+    assert not negated.evaluate(artifact("alias", "pre-prod"))
+    assert negated.evaluate(artifact("alias", "production"))
+    assert negated.evaluate(artifact("alias", "staging"))
+    nor = ~((alias == "a") | (tag == "b"))
+    assert isinstance(nor, Nor)
+    assert nor.fields() == frozenset({"alias", "tag"})
+    assert expression_from_json({"$nor": [{"alias": "a"}, {"tag": "b"}]}) == nor
+    assert ~nor == Or((alias == "a", tag == "b"))
+    with pytest.raises(hw.ValidationError, match="artifact event filters can test"):
+        hw.OnAddArtifactAlias(filter=Nor([RunEvent.user == "alice"]))
+
+
+def test_to_expression_refuses_what_is_not_a_filter() -> None:
+    with pytest.raises(hw.ValidationError, match="not str") as caught:
+        to_expression("alias == 'prod'")
+    assert caught.value.field == "event.filter"
+    assert to_expression(alias == "a") == (alias == "a")
+    assert to_expression(And(())) is None
+
+
+# -- run and artifact filters: the remaining branches -----------------------------------
+
+
+def test_unlink_filters_and_run_filters_on_other_events() -> None:
+    common = {"entity": TEAM, "project": "model-registry", "collection": "churn", "version": "v3"}
+    unlinked = hw.Event.artifact_unlinked(**common)  # carries no alias
+    assert hw.OnUnlinkArtifact().matches(unlinked)
+    assert hw.OnUnlinkArtifact(filter=alias.exists(False)).matches(unlinked)
+    assert not hw.OnUnlinkArtifact(filter=alias == "old").matches(unlinked)
+    # a run filter never covers an event without a run
+    assert not hw.OnRunState().covers_run(artifact())
+    assert hw.OnRunState().covers_run(hw.Event.run_state(RUN, "FAILED"))
+
+
+def test_run_state_options_are_checked() -> None:
+    import datetime
+
+    assert hw.OnRunState("FAILED").states == frozenset({hw.RunState.FAILED})
+    assert hw.OnRunState(cooldown=datetime.timedelta(minutes=2)).cooldown == 120.0
+    with pytest.raises(hw.ValidationError, match="must be True or False, not 'yes'") as caught:
+        hw.OnRunState(per_state="yes")  # type: ignore[arg-type]
+    assert caught.value.field == "event.per_state"
+    with pytest.raises(hw.ValidationError) as caught:
+        hw.OnRunState(cooldown=datetime.timedelta(seconds=-1))
+    assert caught.value.field == "event.cooldown"
+
+
+STORED_STATE = json.loads(OLD_STATE)
+STORED_ALIAS = json.loads(OLD_ALIAS)
+
+
+def stored(base: dict[str, Any], **event: Any) -> str:
+    return json.dumps({**base, "event": {**base["event"], **event}})
+
+
+@pytest.mark.parametrize(
+    ("base", "event", "field"),
+    [
+        (STORED_ALIAS, {"filter": "production"}, "stored event.filter"),
+        (STORED_ALIAS, {"filter": ["production"]}, "stored event.filter"),
+        (STORED_ALIAS, {"filter": 3}, "stored event.filter"),
+        (STORED_ALIAS, {"filter": True}, "stored event.filter"),
+        (STORED_STATE, {"run_filter": "^sweep"}, "stored event.run_filter"),
+        (STORED_STATE, {"run_filter": [{"display_name": "x"}]}, "stored event.run_filter"),
+        (STORED_STATE, {"run_filter": {"display_name": {"$gt": 1}}}, "stored event.run_filter"),
+    ],
+)
+def test_a_stored_filter_of_the_wrong_type_names_the_document(
+    base: dict[str, Any], event: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(hw.ValidationError) as caught:
+        codec.automation_from_json(stored(base, **event))
+    assert caught.value.field.startswith(field)
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "message"),
+    [
+        # values of the right JSON shape that the filter refuses: named as the
+        # filter names them, as a bad stored alias= regex is (event.alias)
+        ({"per_state": "yes"}, "event.per_state", "must be True or False, not 'yes'"),
+        ({"per_state": 1}, "event.per_state", "must be True or False, not 1"),
+        ({"per_state": None}, "event.per_state", "must be True or False, not None"),
+        ({"states": []}, "event.states", "at least one state"),
+        ({"cooldown": "1"}, "event.cooldown", "non-negative"),
+    ],
+)
+def test_a_stored_run_state_option_of_the_wrong_type_is_refused(
+    event: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(hw.ValidationError, match=message) as caught:
+        codec.automation_from_json(stored(STORED_STATE, **event))
+    assert caught.value.field == field
+
+
+def test_a_stored_filter_on_the_wrong_fields_is_refused() -> None:
+    with pytest.raises(hw.ValidationError, match="artifact event filters can test"):
+        codec.automation_from_json(stored(STORED_ALIAS, filter={"display_name": "x"}))
+    with pytest.raises(hw.ValidationError, match="run event filters can test"):
+        codec.automation_from_json(stored(STORED_STATE, run_filter={"alias": "x"}))
+    # null and {} are W&B's "no filter"
+    assert codec.automation_from_json(stored(STORED_ALIAS, filter=None)).event.filter is None
+    assert codec.automation_from_json(stored(STORED_ALIAS, filter={})).event.filter is None
+    state = codec.automation_from_json(stored(STORED_STATE, per_state=True, run_filter=None))
+    assert state.event.per_state is True
+    assert state.event.run_filter is None

@@ -252,10 +252,14 @@ def _parse(raw: Mapping[str, Any], notes: list[str]) -> _Trigger:
         event_filter = _decode(raw.get("eventFilter", "{}"), "eventFilter")
         action_type = str(raw.get("triggeredActionType"))
         config = raw.get("triggeredActionConfig") or {}
+        if not isinstance(config, Mapping):
+            raise _Skip("triggeredActionConfig is not an object")
         action = {}
         for key, value in config.items():
             if value is None:
                 continue
+            if not isinstance(value, Mapping):
+                raise _Skip(f"triggeredActionConfig.{key} is not an object")
             if key not in _ACTION_INPUTS:
                 notes.append(f"triggeredActionConfig.{key} is unknown: ignored")
             elif _ACTION_INPUTS[key] != action_type:
