@@ -10,6 +10,7 @@ import logging
 from hookwise._version import __version__
 from hookwise.admin import Admin, SecretInfo
 from hookwise.async_dispatcher import AsyncDispatcher
+from hookwise.authz import Action, Authorizer, Role, RoleAuthorizer, Target
 from hookwise.builders import RunMetric
 from hookwise.conditions import (
     Agg,
@@ -30,6 +31,7 @@ from hookwise.errors import (
     DispatcherClosedError,
     HookwiseError,
     NotFoundError,
+    PermissionDenied,
     SecretKeyError,
     SignatureError,
     TemplateError,
@@ -76,12 +78,14 @@ from hookwise.storage import (
 from hookwise.template import Template, compile_template
 
 __all__ = [
+    "Action",
     "Admin",
     "Agg",
     "AlreadyExistsError",
     "ArtifactEvent",
     "AsyncDispatcher",
     "Attempt",
+    "Authorizer",
     "Automation",
     "BlockedAddressError",
     "ChangeDir",
@@ -113,7 +117,10 @@ __all__ = [
     "OnRunState",
     "OnUnlinkArtifact",
     "Op",
+    "PermissionDenied",
     "RetryPolicy",
+    "Role",
+    "RoleAuthorizer",
     "Run",
     "RunEvent",
     "RunMetric",
@@ -131,6 +138,7 @@ __all__ = [
     "Severity",
     "SignatureError",
     "Storage",
+    "Target",
     "Template",
     "TemplateError",
     "Trigger",

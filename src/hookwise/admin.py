@@ -3,6 +3,13 @@
 Every method checks everything first (the object itself, then the objects it
 names) and writes once, so a failure leaves nothing stored half-way. Secret
 values go in and never come out.
+
+Every public method takes ``actor=`` (the acting user) and, when the Admin has
+an :class:`~hookwise.authz.Authorizer`, asks it before reading or writing
+anything: a refusal is :class:`~hookwise.errors.PermissionDenied` and changes
+nothing. The only read before that question is the one that finds which scope
+a named automation has, or which team a delivery belongs to, when the
+question needs it. With no authorizer every call is allowed.
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
+from hookwise.authz import Action, Authorizer, Target, as_action
 from hookwise.crypto import SecretKey
-from hookwise.errors import NotFoundError, ValidationError
+from hookwise.errors import NotFoundError, PermissionDenied, ValidationError
 from hookwise.history import list_deliveries
 from hookwise.model import (
     Automation,
@@ -61,19 +69,28 @@ class Admin:
     ``network`` is the policy webhook URLs are checked against, and ``key``
     seals secret values (default: the store's own key, else
     ``HOOKWISE_SECRET_KEY``); give the dispatcher the same ones.
+
+    ``authorizer`` decides who may do what: every method takes ``actor=``
+    and asks it first (see :meth:`check`). ``None`` allows everything.
     """
 
     def __init__(
         self,
         storage: Storage,
         *,
+        authorizer: Authorizer | None = None,
         network: NetworkPolicy | None = None,
         key: SecretKey | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if network is not None and not isinstance(network, NetworkPolicy):
             raise ValidationError("network", "must be a hookwise.NetworkPolicy")
+        if authorizer is not None and not isinstance(authorizer, Authorizer):
+            raise ValidationError(
+                "authorizer", "must have a method allows(actor, action, target) -> bool"
+            )
         self.storage = storage
+        self.authorizer = authorizer
         self.network = network if network is not None else NetworkPolicy()
         self._vault = Vault(key_for(storage, key))
         self._clock = clock
@@ -81,18 +98,52 @@ class Admin:
     def __repr__(self) -> str:
         return f"Admin({self.storage!r})"
 
+    # -- who may do what -------------------------------------------------
+
+    def check(self, actor: str | None, action: Action | str, target: Target) -> None:
+        """Raise :class:`~hookwise.errors.PermissionDenied` unless the
+        authorizer lets ``actor`` do ``action`` to ``target``.
+
+        Every Admin method calls this itself. Call it before what is not
+        Admin's, such as ``dispatcher.test_webhook`` (``"webhook.test"``)
+        and ``dispatcher.redeliver`` (``"history.redeliver"``).
+        """
+        action = as_action(action)
+        if not isinstance(target, Target):
+            raise ValidationError("target", "must be a hookwise.Target")
+        self._allow(actor, action, lambda: target)
+
+    def _allow(self, actor: str | None, action: Action, target: Callable[[], Target]) -> None:
+        """Ask the authorizer; ``target`` is built only when there is one to ask."""
+        if actor is not None and not isinstance(actor, str):
+            raise ValidationError("actor", "must be a string naming the acting user, or None")
+        if self.authorizer is None:
+            return
+        resolved = target()
+        if self.authorizer.allows(actor, action, resolved) is not True:
+            raise PermissionDenied(actor, action, resolved)
+
+    def _stored_automation(self, team: str, name: str) -> Target:
+        """The target of an action on a stored automation: its scope, found
+        with one read (``scope=None`` when there is no such automation)."""
+        target = Target(team, name)
+        stored = self.storage.get_automation(team, name)
+        return target if stored is None else Target.of_scope(stored.scope, name)
+
     # -- secrets ---------------------------------------------------------
 
-    def create_secret(self, secret: Secret) -> SecretInfo:
+    def create_secret(self, secret: Secret, *, actor: str | None = None) -> SecretInfo:
         _expect(secret, Secret, "secret")
+        self._allow(actor, Action.SECRET_CREATE, lambda: Target(secret.team, secret.name))
         now = self._clock()
         record = self._sealed(secret, created_at=now, now=now)
         self.storage.create_secret(record)
         return _info(record)
 
-    def update_secret(self, secret: Secret) -> SecretInfo:
+    def update_secret(self, secret: Secret, *, actor: str | None = None) -> SecretInfo:
         """Replace a secret's value (rotation); deliveries use it from now on."""
         _expect(secret, Secret, "secret")
+        self._allow(actor, Action.SECRET_UPDATE, lambda: Target(secret.team, secret.name))
         created = self._secret_record(secret.team, secret.name).created_at
         for webhook in self.storage.list_webhooks(secret.team):
             if secret.name in webhook.secret_names:
@@ -120,15 +171,18 @@ class Admin:
             raise NotFoundError("secret", f"{team}/{name}")
         return record
 
-    def get_secret(self, team: str, name: str) -> SecretInfo:
+    def get_secret(self, team: str, name: str, *, actor: str | None = None) -> SecretInfo:
+        self._allow(actor, Action.SECRET_READ, lambda: Target(team, name))
         return _info(self._secret_record(team, name))
 
-    def list_secrets(self, team: str) -> list[SecretInfo]:
+    def list_secrets(self, team: str, *, actor: str | None = None) -> list[SecretInfo]:
+        self._allow(actor, Action.SECRET_READ, lambda: Target(team))
         return [_info(r) for r in self.storage.list_secrets(team)]
 
-    def delete_secret(self, team: str, name: str) -> None:
+    def delete_secret(self, team: str, name: str, *, actor: str | None = None) -> None:
         """Refused while a webhook or a Slack notification uses the secret:
         delete or change those first."""
+        self._allow(actor, Action.SECRET_DELETE, lambda: Target(team, name))
         self._secret_record(team, name)
         users = [w.name for w in self.storage.list_webhooks(team) if name in w.secret_names]
         if users:
@@ -144,15 +198,19 @@ class Admin:
 
     # -- webhooks --------------------------------------------------------
 
-    def create_webhook(self, webhook: Webhook) -> Webhook:
+    def create_webhook(self, webhook: Webhook, *, actor: str | None = None) -> Webhook:
+        _expect(webhook, Webhook, "webhook")
+        self._allow(actor, Action.WEBHOOK_CREATE, lambda: Target(webhook.team, webhook.name))
         self._check_webhook(webhook)
         self.storage.create_webhook(webhook)
         return webhook
 
-    def update_webhook(self, webhook: Webhook) -> Webhook:
+    def update_webhook(self, webhook: Webhook, *, actor: str | None = None) -> Webhook:
         """Replace a webhook. Its automations' templates must still validate."""
+        _expect(webhook, Webhook, "webhook")
+        self._allow(actor, Action.WEBHOOK_UPDATE, lambda: Target(webhook.team, webhook.name))
         self._check_webhook(webhook)
-        self.get_webhook(webhook.team, webhook.name)
+        self._webhook(webhook.team, webhook.name)
         for automation in self._automations_using(webhook.team, webhook.name):
             assert isinstance(automation.action, SendWebhook)
             automation.action.payload.validate(allowed_secrets=webhook.template_secrets)
@@ -175,38 +233,51 @@ class Admin:
             values[name] = self._vault.open_secret(record)
         _check_secret_roles(webhook, values)
 
-    def get_webhook(self, team: str, name: str) -> Webhook:
+    def get_webhook(self, team: str, name: str, *, actor: str | None = None) -> Webhook:
+        self._allow(actor, Action.WEBHOOK_READ, lambda: Target(team, name))
+        return self._webhook(team, name)
+
+    def _webhook(self, team: str, name: str) -> Webhook:
         webhook = self.storage.get_webhook(team, name)
         if webhook is None:
             raise NotFoundError("webhook", f"{team}/{name}")
         return webhook
 
-    def list_webhooks(self, team: str) -> list[Webhook]:
+    def list_webhooks(self, team: str, *, actor: str | None = None) -> list[Webhook]:
+        self._allow(actor, Action.WEBHOOK_READ, lambda: Target(team))
         return self.storage.list_webhooks(team)
 
-    def delete_webhook(self, team: str, name: str) -> None:
+    def delete_webhook(self, team: str, name: str, *, actor: str | None = None) -> None:
         """Refused while an automation sends through it."""
-        self.get_webhook(team, name)
+        self._allow(actor, Action.WEBHOOK_DELETE, lambda: Target(team, name))
+        self._webhook(team, name)
         users = [a.name for a in self._automations_using(team, name)]
         if users:
             raise ValidationError("name", f"webhook {name!r} is used by automations {users}")
         self.storage.delete_webhook(team, name)
 
-    def enable_webhook(self, team: str, name: str) -> Webhook:
+    def enable_webhook(self, team: str, name: str, *, actor: str | None = None) -> Webhook:
         """Turn a webhook back on, after a 410 Gone disabled it, say."""
-        webhook = attrs.evolve(self.get_webhook(team, name), enabled=True, disabled_reason=None)
+        self._allow(actor, Action.WEBHOOK_ENABLE, lambda: Target(team, name))
+        webhook = attrs.evolve(self._webhook(team, name), enabled=True, disabled_reason=None)
         self.storage.update_webhook(webhook)
         return webhook
 
     def disable_webhook(
-        self, team: str, name: str, reason: str = "disabled by an admin"
+        self,
+        team: str,
+        name: str,
+        reason: str = "disabled by an admin",
+        *,
+        actor: str | None = None,
     ) -> Webhook:
         """Stop sending through a webhook; its deliveries fail as "disabled"."""
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError("reason", "must be a non-empty string")
-        self.get_webhook(team, name)
+        self._allow(actor, Action.WEBHOOK_DISABLE, lambda: Target(team, name))
+        self._webhook(team, name)
         self.storage.disable_webhook(team, name, reason)
-        return self.get_webhook(team, name)
+        return self._webhook(team, name)
 
     def _automations_using(self, team: str, webhook: str) -> list[Automation]:
         return [
@@ -217,23 +288,34 @@ class Admin:
 
     # -- automations -----------------------------------------------------
 
-    def create_automation(self, automation: Automation) -> Automation:
+    def create_automation(self, automation: Automation, *, actor: str | None = None) -> Automation:
+        _expect(automation, Automation, "automation")
+        self._allow(actor, Action.AUTOMATION_CREATE, lambda: _target(automation))
         self._check_automation(automation)
         self.storage.create_automation(automation)
         return automation
 
-    def update_automation(self, automation: Automation) -> Automation:
+    def update_automation(self, automation: Automation, *, actor: str | None = None) -> Automation:
+        """Replace the automation of that team and name. With an authorizer,
+        the actor must manage both the scope it had and the scope it gets."""
+        _expect(automation, Automation, "automation")
+        self._allow(actor, Action.AUTOMATION_UPDATE, lambda: _target(automation))
+        if self.authorizer is not None:
+            stored = self._stored_automation(automation.team, automation.name)
+            if stored.scope != automation.scope:  # moved (or missing): judge where it was too
+                self._allow(actor, Action.AUTOMATION_UPDATE, lambda: stored)
         self._check_automation(automation)
-        self.get_automation(automation.team, automation.name)
+        self._automation(automation.team, automation.name)
         self.storage.update_automation(automation)
         return automation
 
-    def validate_automation(self, automation: Automation) -> None:
+    def validate_automation(self, automation: Automation, *, actor: str | None = None) -> None:
         """Run every check ``create_automation`` runs, storing nothing (a dry run)."""
+        _expect(automation, Automation, "automation")
+        self._allow(actor, Action.AUTOMATION_VALIDATE, lambda: _target(automation))
         self._check_automation(automation)
 
     def _check_automation(self, automation: Automation) -> None:
-        _expect(automation, Automation, "automation")
         action = automation.action
         if isinstance(action, SendWebhook):
             webhook = self.storage.get_webhook(automation.team, action.webhook)
@@ -257,27 +339,37 @@ class Admin:
                     allowed_secrets=frozenset()
                 )
 
-    def get_automation(self, team: str, name: str) -> Automation:
+    def get_automation(self, team: str, name: str, *, actor: str | None = None) -> Automation:
+        self._allow(actor, Action.AUTOMATION_READ, lambda: Target(team, name))
+        return self._automation(team, name)
+
+    def _automation(self, team: str, name: str) -> Automation:
         automation = self.storage.get_automation(team, name)
         if automation is None:
             raise NotFoundError("automation", f"{team}/{name}")
         return automation
 
-    def list_automations(self, team: str | None = None) -> list[Automation]:
+    def list_automations(
+        self, team: str | None = None, *, actor: str | None = None
+    ) -> list[Automation]:
+        self._allow(actor, Action.AUTOMATION_READ, lambda: Target(team))
         return self.storage.list_automations(team)
 
-    def delete_automation(self, team: str, name: str) -> None:
-        self.get_automation(team, name)
+    def delete_automation(self, team: str, name: str, *, actor: str | None = None) -> None:
+        self._allow(actor, Action.AUTOMATION_DELETE, lambda: self._stored_automation(team, name))
+        self._automation(team, name)
         self.storage.delete_automation(team, name)
 
-    def enable_automation(self, team: str, name: str) -> Automation:
+    def enable_automation(self, team: str, name: str, *, actor: str | None = None) -> Automation:
+        self._allow(actor, Action.AUTOMATION_ENABLE, lambda: self._stored_automation(team, name))
         return self._set_enabled(team, name, enabled=True)
 
-    def disable_automation(self, team: str, name: str) -> Automation:
+    def disable_automation(self, team: str, name: str, *, actor: str | None = None) -> Automation:
+        self._allow(actor, Action.AUTOMATION_DISABLE, lambda: self._stored_automation(team, name))
         return self._set_enabled(team, name, enabled=False)
 
     def _set_enabled(self, team: str, name: str, *, enabled: bool) -> Automation:
-        automation = attrs.evolve(self.get_automation(team, name), enabled=enabled)
+        automation = attrs.evolve(self._automation(team, name), enabled=enabled)
         self.storage.update_automation(automation)
         return automation
 
@@ -290,16 +382,34 @@ class Admin:
         automation: str | None = None,
         status: DeliveryStatus | None = None,
         limit: int = 100,
+        actor: str | None = None,
     ) -> list[Delivery]:
         """Executions, newest first, as W&B's history shows them."""
+        self._allow(actor, Action.HISTORY_READ, lambda: Target(team, automation))
         return list_deliveries(
             self.storage, team=team, automation=automation, status=status, limit=limit
         )
 
-    def attempts(self, delivery_id: str) -> list[Attempt]:
+    def attempts(self, delivery_id: str, *, actor: str | None = None) -> list[Attempt]:
+        """Every attempt of one delivery, oldest first. With an authorizer,
+        the delivery is read first to learn its team; an id that names no
+        delivery is a ``NotFoundError`` (there is nothing to guard)."""
+        self._allow(actor, Action.HISTORY_READ, lambda: self._delivery_target(delivery_id))
         if self.storage.get_delivery(delivery_id) is None:
             raise NotFoundError("delivery", delivery_id)
         return self.storage.list_attempts(delivery_id)
+
+    def _delivery_target(self, delivery_id: str) -> Target:
+        if not isinstance(delivery_id, str):
+            raise ValidationError("delivery_id", "must be a string")
+        delivery = self.storage.get_delivery(delivery_id)
+        if delivery is None:
+            raise NotFoundError("delivery", delivery_id)
+        return Target(delivery.team, delivery_id)
+
+
+def _target(automation: Automation) -> Target:
+    return Target.of_scope(automation.scope, automation.name)
 
 
 def _expect(value: object, cls: type, field: str) -> None:

@@ -11,6 +11,7 @@ working for callers who do not know hookwise::
     ├── SecretKeyError(RuntimeError)         no key configured, or a ciphertext no key opens
     ├── SignatureError(ValueError)           hw.verify() rejected a request
     ├── BlockedAddressError(PermissionError) a destination address the NetworkPolicy refuses
+    ├── PermissionDenied(PermissionError)    the Authorizer refused; names actor, action, target
     └── DispatcherClosedError(RuntimeError)  handle() after close()
 
 Messages never contain a secret value: they name the secret instead.
@@ -24,6 +25,7 @@ __all__ = [
     "DispatcherClosedError",
     "HookwiseError",
     "NotFoundError",
+    "PermissionDenied",
     "SecretKeyError",
     "SignatureError",
     "TemplateError",
@@ -91,6 +93,22 @@ class SignatureError(HookwiseError, ValueError):
 
 class BlockedAddressError(HookwiseError, PermissionError):
     """The destination resolves to an address the NetworkPolicy refuses."""
+
+
+class PermissionDenied(HookwiseError, PermissionError):
+    """The :class:`~hookwise.authz.Authorizer` refused: ``actor`` may not do
+    ``action`` to ``target``. Raised before anything is read or written, so
+    nothing changed."""
+
+    def __init__(self, actor: str | None, action: object, target: object) -> None:
+        self.actor = actor
+        self.action = action
+        self.target = target
+        who = "an anonymous actor" if actor is None else f"actor {actor!r}"
+        super().__init__(f"{who} may not {action} {target}")
+
+    def __reduce__(self) -> tuple[type[PermissionDenied], tuple[object, ...]]:
+        return type(self), (self.actor, self.action, self.target)
 
 
 class DispatcherClosedError(HookwiseError, RuntimeError):

@@ -574,12 +574,17 @@ def convert(
 
 
 def import_automations(
-    admin: hw.Admin, imported: Iterable[Imported], *, dry_run: bool = False
+    admin: hw.Admin,
+    imported: Iterable[Imported],
+    *,
+    dry_run: bool = False,
+    actor: str | None = None,
 ) -> list[Imported]:
     """Create each carried-over automation through ``admin`` (which checks
-    the webhook exists and the payload names only its secrets). With
-    ``dry_run`` the same checks run and nothing is stored. A refusal turns
-    into a note, and the automation into ``None``: it did not carry over."""
+    the webhook exists and the payload names only its secrets, and asks its
+    authorizer about ``actor``). With ``dry_run`` the same checks run and
+    nothing is stored. A refusal turns into a note, and the automation into
+    ``None``: it did not carry over."""
     results: list[Imported] = []
     for item in imported:
         if item.automation is None:
@@ -587,12 +592,12 @@ def import_automations(
             continue
         try:
             if dry_run:
-                admin.validate_automation(item.automation)
+                admin.validate_automation(item.automation, actor=actor)
                 if admin.storage.get_automation(item.automation.team, item.automation.name):
                     key = f"{item.automation.team}/{item.automation.name}"
                     raise hw.AlreadyExistsError("automation", key)
             else:
-                admin.create_automation(item.automation)
+                admin.create_automation(item.automation, actor=actor)
         except HookwiseError as exc:
             notes = (*item.notes, f"not created: {exc}")
             results.append(attrs.evolve(item, automation=None, notes=notes))
