@@ -1,29 +1,31 @@
 """Senders: an :class:`~hookwise.wire.OutgoingRequest` in, the attempt's
 result out, a :class:`~hookwise.wire.RawResponse` or the exception that
-stopped it. The only place, with :mod:`hookwise.url`, that knows httpx.
+stopped it. With :mod:`hookwise.transport` and :mod:`hookwise.url`, the only
+place that knows httpx.
 
-Before each request the destination is resolved and every address checked
-against the NetworkPolicy. Redirects are not followed, no proxy comes from
-the environment, and at most ``RESPONSE_BYTES`` of an answer are read.
+The destination is checked against the NetworkPolicy at connect time: the
+default transport (:mod:`hookwise.transport`) resolves the host once, checks
+every address and connects to exactly a checked one. A transport passed in
+(tests pass ``httpx.MockTransport``) never connects through that guard, so
+for it the host is resolved and checked before the request instead.
+Redirects are not followed, no proxy comes from the environment, and at most
+``RESPONSE_BYTES`` of an answer are read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Protocol
 
 import httpx
 
-from hookwise.errors import HookwiseError
 from hookwise.history import RESPONSE_BYTES
 from hookwise.network import NetworkPolicy
+from hookwise.transport import AsyncGuardedTransport, GuardedTransport, checked_addresses
 from hookwise.url import ParsedURL, parse_url
 from hookwise.wire import OutgoingRequest, RawResponse
 
 __all__ = ["AsyncHttpxSender", "AsyncSender", "HttpxSender", "Sender"]
-
-logger = logging.getLogger("hookwise")
 
 
 class Sender(Protocol):
@@ -47,19 +49,9 @@ def _options(timeout: float) -> dict[str, object]:
 
 
 def _resolve(network: NetworkPolicy, host: str, port: int) -> None:
-    """Check every address ``host`` resolves to against the policy.
-
-    A resolver that fails as DNS does (OSError) may do better later; any other
-    error is a bug that retries would only repeat, so it becomes a refusal
-    that names its type (its text might quote a secret).
-    """
-    try:
-        network.resolve(host, port)
-    except (OSError, HookwiseError):
-        raise
-    except Exception as exc:
-        logger.error("could not resolve %s (%s)", host, type(exc).__name__)
-        raise HookwiseError(f"could not build the request: {type(exc).__name__}") from None
+    """The pre-check for a transport passed in: every address ``host``
+    resolves to must be allowed (see :func:`hookwise.transport.checked_addresses`)."""
+    checked_addresses(network, host, port)
 
 
 def _httpx_request(url: ParsedURL, request: OutgoingRequest) -> httpx.Request:
@@ -83,12 +75,17 @@ class HttpxSender:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._network = network
+        # A transport of the caller's does not connect through the guard: check first.
+        self._precheck = transport is not None
+        if transport is None:
+            transport = GuardedTransport(network)
         self._client = httpx.Client(transport=transport, **_options(timeout))  # type: ignore[arg-type]
 
     def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
         try:
             url = parse_url(request.url)  # as the policy read it
-            _resolve(self._network, url.host, url.effective_port)
+            if self._precheck:
+                _resolve(self._network, url.host, url.effective_port)
             response = self._client.send(_httpx_request(url, request), stream=True)
             try:
                 data = bytearray()
@@ -108,7 +105,7 @@ class HttpxSender:
 
 class AsyncHttpxSender:
     """Sends from the event loop with one shared ``httpx.AsyncClient``; DNS
-    for the policy check runs in a thread."""
+    for the policy check runs in a thread (IP literals need none)."""
 
     def __init__(
         self,
@@ -118,12 +115,17 @@ class AsyncHttpxSender:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._network = network
+        # A transport of the caller's does not connect through the guard: check first.
+        self._precheck = transport is not None
+        if transport is None:
+            transport = AsyncGuardedTransport(network)
         self._client = httpx.AsyncClient(transport=transport, **_options(timeout))  # type: ignore[arg-type]
 
     async def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
         try:
             url = parse_url(request.url)  # as the policy read it
-            if self._network.resolve_without_dns(url.host) is None:  # a lookup: off the loop
+            if self._precheck and self._network.resolve_without_dns(url.host) is None:
+                # a lookup: off the loop
                 await asyncio.to_thread(_resolve, self._network, url.host, url.effective_port)
             response = await self._client.send(_httpx_request(url, request), stream=True)
             try:
