@@ -157,7 +157,8 @@ def test_round_trip_standard(body: bytes, secret: str) -> None:
 @given(body=bodies, secret=any_secret)
 def test_round_trip_wandb(body: bytes, secret: str) -> None:
     headers = sign(body, secret, message_id="msg_rt", timestamp=NOW, schemes=[Scheme.WANDB])
-    assert verify(secret, body, headers, now=NOW) is Scheme.WANDB
+    # the body-only W&B check is an explicit opt-in (it cannot stop a replay)
+    assert verify(secret, body, headers, now=NOW, scheme=Scheme.WANDB) is Scheme.WANDB
 
 
 @settings(max_examples=40, deadline=None)
@@ -293,7 +294,7 @@ def test_header_names_are_case_insensitive(case: Callable[[str], str]) -> None:
     headers = {case(k): v for k, v in signed().items()}
     assert verify(SECRET, BODY, headers, now=NOW) is Scheme.STANDARD
     wandb = {case(k): v for k, v in signed(schemes=[Scheme.WANDB]).items()}
-    assert verify(SECRET, BODY, wandb, now=NOW) is Scheme.WANDB
+    assert verify(SECRET, BODY, wandb, now=NOW, scheme=Scheme.WANDB) is Scheme.WANDB
 
 
 def test_httpx_headers_including_repeated_signature_lines() -> None:
@@ -349,7 +350,8 @@ def test_broken_standard_does_not_fall_back_to_valid_wandb() -> None:
 
 
 def test_no_signature_headers() -> None:
-    with pytest.raises(SignatureError, match="missing signature headers"):
+    # the default is the Standard Webhooks scheme: its headers are what is missing
+    with pytest.raises(SignatureError, match="missing webhook-signature header"):
         verify(SECRET, BODY, {"content-type": "application/json"}, now=NOW)
 
 
@@ -449,6 +451,5 @@ def test_wandb_matches_openssl_and_hand_computed(body: bytes, secret: str) -> No
     ours = sign(body, secret, message_id="msg_x", timestamp=NOW, schemes=[Scheme.WANDB])
     by_hand = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
     assert ours["X-Wandb-Signature"] == by_hand == _openssl_wandb(body, secret)
-    assert verify(secret, body, {"x-wandb-signature": _openssl_wandb(body, secret)}) is (
-        Scheme.WANDB
-    )
+    wandb = {"x-wandb-signature": _openssl_wandb(body, secret)}
+    assert verify(secret, body, wandb, scheme=Scheme.WANDB) is Scheme.WANDB

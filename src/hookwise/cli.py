@@ -1,4 +1,5 @@
-"""The ``hookwise`` command: demo | keygen | deliveries | test-webhook | worker | import-wandb."""
+"""The ``hookwise`` command: demo | keygen | rotate-key | deliveries | test-webhook | worker |
+import-wandb."""
 
 from __future__ import annotations
 
@@ -32,6 +33,36 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _keygen(args: argparse.Namespace) -> int:
     print(generate_key_text())
+    return 0
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    from hookwise.vault import rotate_store
+
+    with _store(args) as store:
+        key = store.key
+        print(
+            f"rotate-key: re-sealing {store.path} under key id {key.key_ids[0]} "
+            f"(keys: {', '.join(key.key_ids)})"
+        )
+        step = max(1, args.every)
+
+        def progress(done: int, total: int) -> None:
+            if done == total or done % step == 0:
+                print(f"rotate-key: {done}/{total} rows", flush=True)
+
+        result = rotate_store(store, key, progress=progress)
+    print(
+        f"rotate-key: done: {result.secrets} secrets and {result.bodies} bodies re-sealed, "
+        f"{result.skipped} already under the first key; key ids in use: "
+        f"{', '.join(result.key_ids) or 'none'}"
+    )
+    unused = [kid for kid in key.key_ids if kid not in result.key_ids]
+    if unused:
+        print(
+            f"rotate-key: key id(s) {', '.join(unused)} no longer needed: "
+            "drop them from the key list"
+        )
     return 0
 
 
@@ -128,6 +159,14 @@ def _parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help)
         sub.add_argument("--db", required=True, help="the SQLite file")
         return sub
+
+    rotate = with_db(
+        "rotate-key",
+        "re-seal every secret and outbox body under the first key of HOOKWISE_SECRET_KEY "
+        "(set it to new,old); safe to interrupt and run again",
+    )
+    rotate.add_argument("--every", type=int, default=100, help="print a progress line every N rows")
+    rotate.set_defaults(run=_rotate_key)
 
     history = with_db("deliveries", "show the delivery history")
     history.add_argument("--team")

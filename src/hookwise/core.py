@@ -16,7 +16,13 @@ from time import monotonic
 import attrs
 
 from hookwise.checkpoints import Checkpointer
-from hookwise.errors import HookwiseError, NotFoundError, UnsafeURLError, ValidationError
+from hookwise.errors import (
+    HookwiseError,
+    NotFoundError,
+    SecretKeyError,
+    UnsafeURLError,
+    ValidationError,
+)
 from hookwise.events import Event, EventType
 from hookwise.history import describe, scrub
 from hookwise.index import Index, Match
@@ -36,6 +42,9 @@ __all__ = ["Core", "Job", "Started"]
 
 logger = logging.getLogger("hookwise")
 
+KEY_WARNING_INTERVAL = 60.0
+"""Seconds between the loud log lines about deliveries waiting for the right key."""
+
 _RUN_STATE = EventType.RUN_STATE  # a global is quicker to reach than an enum member
 _RUN_METRIC = EventType.RUN_METRIC
 
@@ -49,6 +58,7 @@ class Job:
     error: str | None = None
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
     url: str = ""  # what the history shows: never a Slack URL, which is a credential
+    held: bool = False  # a key problem: not an attempt; the delivery waits for the right key
 
     @property
     def shown_url(self) -> str:
@@ -85,6 +95,8 @@ class Core:
         self._tracker, self._tracker_lock = self.checkpoints.tracker, self.checkpoints.lock
         self._index: Index | None = None
         self._next_check = 0.0
+        self._key_warned = -KEY_WARNING_INTERVAL
+        self._held = 0
 
     # -- configuration -----------------------------------------------------
 
@@ -210,6 +222,8 @@ class Core:
                     network=self.settings.network,
                 )
                 shown = request.url
+        except SecretKeyError as exc:  # configuration, not the delivery: it waits for the key
+            return Job(claim, None, str(exc), held=True)
         except HookwiseError as exc:
             return Job(claim, None, scrub(str(exc), list(secrets.values())))
         except Exception as exc:  # one bad row must not stall the rest of the batch
@@ -226,8 +240,16 @@ class Core:
         self, job: Job, started: Started, result: RawResponse | Exception | None
     ) -> Delivery | None:
         """Record an attempt and move the delivery on. Returns the new state,
-        or None if the lease was lost (another worker owns it now)."""
+        or None if the lease was lost (another worker owns it now).
+
+        A job held for a key problem records nothing: no attempt is counted
+        and the delivery is not failed; it is due again when its lease ends
+        (``settings.lease``, about a minute), so once the dispatcher runs with
+        the right key it goes out."""
         delivery = job.claim.delivery
+        if job.held:
+            self._waits_for_key(job)
+            return delivery
         response = result if isinstance(result, RawResponse) else None
         error = job.error
         if isinstance(result, HookwiseError):  # our own refusal: its text says it all
@@ -274,6 +296,24 @@ class Core:
                 "webhook %s/%s disabled: %s", delivery.team, delivery.webhook, transition.disable
             )
         return self.storage.get_delivery(delivery.id)
+
+    def _waits_for_key(self, job: Job) -> None:
+        self._held += 1
+        now = monotonic()
+        if now - self._key_warned < KEY_WARNING_INTERVAL:
+            logger.debug("delivery %s waits for the right key", job.claim.delivery.id)
+            return
+        self._key_warned, held, self._held = now, self._held, 0
+        logger.error(
+            "CONFIGURATION ERROR: %d delivery(ies) (e.g. %s) cannot be sent: %s. They are not "
+            "failed: they stay queued and are retried every ~%.0fs. Fix: set "
+            "HOOKWISE_SECRET_KEY (or key=) to the key(s) the store was written with (during a "
+            "rotation: new,old) and restart the dispatcher.",
+            held,
+            job.claim.delivery.id,
+            job.error,
+            self.settings.lease,
+        )
 
     def redeliver(self, delivery_id: str) -> Delivery:
         return self.storage.requeue(delivery_id, self.clock())

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import os
 import re
+from collections.abc import Iterable
 from typing import NoReturn, final
 
 from cryptography.exceptions import InvalidTag
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hookwise.errors import SecretKeyError, ValidationError
 
-__all__ = ["ENV_VAR", "SecretKey", "generate_key_text"]
+__all__ = ["ENV_VAR", "SecretKey", "check_key_ids", "generate_key_text", "key_id_of"]
 
 ENV_VAR = "HOOKWISE_SECRET_KEY"
 KEY_SIZE = 32
@@ -72,6 +73,18 @@ def _decode_key(key: str | bytes, position: int) -> bytes:
 
 def _key_id(raw: bytes) -> bytes:
     return hashlib.sha256(raw).digest()[:_KEY_ID_SIZE]
+
+
+def key_id_of(token: bytes) -> str | None:
+    """The hex id of the key ``token`` was sealed under, read without any key
+    (None if it is not a hookwise ciphertext). Stores record these ids so a
+    store opened with the wrong key says so at once."""
+    if not isinstance(token, (bytes, bytearray, memoryview)):
+        return None
+    data = bytes(token[:_HEADER_SIZE])
+    if len(data) < _HEADER_SIZE or not data.startswith(_MAGIC):
+        return None
+    return data[len(_MAGIC) : len(_MAGIC) + _KEY_ID_SIZE].hex()
 
 
 @final
@@ -183,6 +196,29 @@ class SecretKey:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("SecretKey cannot be pickled: keys stay in the process that loaded them")
+
+
+def check_key_ids(key: SecretKey, recorded: Iterable[str], *, where: str) -> tuple[str, ...]:
+    """Check ``key`` against the key ids a store holds ciphertexts under.
+
+    None of them among ``key``'s: a SecretKeyError naming the ids (never a
+    key). An empty store takes any key. Returns the recorded ids ``key``
+    lacks (rows it cannot open, e.g. half-way through a rotation), for the
+    caller to warn about.
+    """
+    held = sorted(set(recorded))
+    if not held:
+        return ()
+    ours = set(key.key_ids)
+    missing = tuple(kid for kid in held if kid not in ours)
+    if len(missing) == len(held):
+        raise SecretKeyError(
+            f"{where} holds secrets sealed under key id(s) {', '.join(held)}, and the "
+            f"configured key(s) ({', '.join(key.key_ids)}) include none of them: this is "
+            f"not the key this store was written with. Set {ENV_VAR} to that key (to "
+            f"rotate: {ENV_VAR}=new,old, then `hookwise rotate-key`)"
+        )
+    return missing
 
 
 def _aad(context: str) -> bytes:

@@ -24,7 +24,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from hookwise.errors import SignatureError, ValidationError
@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_SCHEMES",
     "DEFAULT_TOLERANCE",
     "ID_HEADER",
+    "MAX_HEADER_LENGTH",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "WANDB_HEADER",
@@ -158,15 +159,49 @@ def sign(
     return headers
 
 
+MAX_HEADER_LENGTH = 8192
+"""A signature header longer than this is refused before any work is done on it."""
+
+
+def _text(value: object, what: str) -> str:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, (bytes, bytearray)):  # ASGI and some frameworks pass raw bytes
+        text = bytes(value).decode("latin-1")
+    else:
+        raise SignatureError(f"a header {what} is not text")
+    return text
+
+
 def _lowercase(headers: HeadersLike) -> dict[str, str]:
-    """Fold header names to lower case; a repeated header with another value is refused."""
+    """Fold header names to lower case; a repeated header with another value is refused.
+
+    Only the signature headers are kept, each at most :data:`MAX_HEADER_LENGTH`
+    characters; anything malformed is a SignatureError.
+    """
+    try:
+        items = list(headers.items())
+    except Exception:
+        raise ValidationError("headers", "must have items() of (name, value) pairs") from None
+    wanted = {ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER, WANDB_HEADER.lower()}
     folded: dict[str, str] = {}
-    for name, value in headers.items():
-        lower = name.lower()
+    for item in items:
+        try:
+            raw_name, raw_value = item
+        except (TypeError, ValueError):
+            raise SignatureError("malformed headers: expected (name, value) pairs") from None
+        lower = _text(raw_name, "name").lower()
+        if lower not in wanted:
+            continue
+        value = _text(raw_value, "value")
+        if len(value) > MAX_HEADER_LENGTH:
+            raise SignatureError(f"the {lower} header is too long (over {MAX_HEADER_LENGTH})")
         if lower not in folded or folded[lower] == value:
             folded[lower] = value
         elif lower == SIGNATURE_HEADER:  # repeated lines: one list of signatures
             folded[lower] = f"{folded[lower]} {value}"
+            if len(folded[lower]) > MAX_HEADER_LENGTH:
+                raise SignatureError(f"the {lower} header is too long (over {MAX_HEADER_LENGTH})")
         else:
             raise SignatureError(f"conflicting values for the {lower} header")
     return folded
@@ -180,7 +215,7 @@ def _decode_b64(text: str) -> bytes | None:
 
 
 def _verify_standard(
-    key: bytes, body: bytes, headers: dict[str, str], tolerance: float, now: float | None
+    keys: Sequence[bytes], body: bytes, headers: dict[str, str], tolerance: float, now: float | None
 ) -> None:
     for name in (SIGNATURE_HEADER, ID_HEADER, TIMESTAMP_HEADER):
         if not headers.get(name, "").strip():
@@ -189,6 +224,10 @@ def _verify_standard(
     stamp = headers[TIMESTAMP_HEADER].strip()
     if not _TIMESTAMP.fullmatch(stamp):
         raise SignatureError("invalid webhook-timestamp header: expected integer Unix seconds")
+    try:
+        prefix = f"{message_id}.{stamp}.".encode()
+    except UnicodeEncodeError:
+        raise SignatureError("invalid webhook-id header: not encodable text") from None
     current = time.time() if now is None else now
     age = current - int(stamp)
     if age > tolerance:
@@ -197,8 +236,8 @@ def _verify_standard(
         raise SignatureError(
             f"timestamp too far in the future: {-age:.0f}s ahead, tolerance {tolerance:g}s"
         )
-    expected = _standard_signature(key, message_id, stamp, body)
-    matched = False
+    expected = [hmac.new(key, prefix + body, hashlib.sha256).digest() for key in keys]
+    candidates = []
     # Space-separated "version,signature" entries; a comma-joined repeat of the
     # header (how some frameworks merge duplicates) leaves a trailing comma.
     for entry in headers[SIGNATURE_HEADER].split():
@@ -206,56 +245,85 @@ def _verify_standard(
         if version != "v1":
             continue
         candidate = _decode_b64(encoded)
-        if candidate is not None and hmac.compare_digest(expected, candidate):
-            matched = True
-    if not matched:
+        if candidate is not None:
+            candidates.append(candidate)
+    if not _any_match(expected, candidates):
         raise SignatureError("no matching signature in the webhook-signature header")
 
 
-def _verify_wandb(key: bytes, body: bytes, headers: dict[str, str]) -> None:
+def _any_match(expected: Sequence[bytes], candidates: Sequence[bytes]) -> bool:
+    """Compare every pair in constant time, without stopping at the first match."""
+    matched = False
+    for digest in expected:
+        for candidate in candidates:
+            matched |= hmac.compare_digest(digest, candidate)
+    return matched
+
+
+def _verify_wandb(keys: Sequence[bytes], body: bytes, headers: dict[str, str]) -> None:
     value = headers.get(WANDB_HEADER.lower(), "").strip()
     if not value:
         raise SignatureError(f"missing {WANDB_HEADER} header")
     candidate = _decode_b64(value)
-    if candidate is None or not hmac.compare_digest(_wandb_signature(key, body), candidate):
+    expected = [_wandb_signature(key, body) for key in keys]
+    if candidate is None or not _any_match(expected, [candidate]):
         raise SignatureError(f"no matching signature in the {WANDB_HEADER} header")
 
 
+def _signing_keys(secret: str | Sequence[str]) -> list[bytes]:
+    if isinstance(secret, str):
+        return [signing_key(secret)]
+    if not isinstance(secret, (list, tuple)) or not secret:
+        raise ValidationError("secret", "must be a non-empty string, or a list of them")
+    return [signing_key(one) for one in secret]
+
+
 def verify(
-    secret: str,
+    secret: str | Sequence[str],
     body: bytes,
     headers: HeadersLike,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     now: float | None = None,
-    scheme: Scheme | None = None,
+    scheme: Scheme | str | None = Scheme.STANDARD,
 ) -> Scheme:
     """Check a received request; return the scheme that passed or raise SignatureError.
 
-    ``body`` must be the raw bytes as received, before any JSON parsing. With
-    ``scheme=None`` the Standard Webhooks headers win when any of them is present
-    (a stripped or broken one fails, it never falls back); otherwise
-    ``X-Wandb-Signature`` is checked. The W&B scheme has no timestamp, so it
-    cannot stop a replay: pass ``scheme=Scheme.STANDARD`` to insist on one.
+    ``body`` must be the raw bytes as received, before any JSON parsing.
+    ``secret`` may be a list of secrets (during a rotation): the request
+    passes if it is signed with any of them. Every comparison is constant
+    time, and a malformed header (bad base64, a timestamp that is not
+    integer seconds, a missing part, a value over :data:`MAX_HEADER_LENGTH`,
+    a conflicting repeat) is a SignatureError, never another exception.
+
+    By default only the Standard Webhooks scheme is accepted: the
+    ``webhook-signature`` must match ``webhook-id``, ``webhook-timestamp`` and
+    the body, and the timestamp must be within ``tolerance`` seconds (5
+    minutes) of ``now``, so a captured request cannot be replayed later.
+    (``scheme=None`` means the same, for callers written against an older
+    hookwise.)
+
+    ``scheme=Scheme.WANDB`` opts in to W&B's body-only HMAC
+    (``X-Wandb-Signature``) instead. It proves who sent the body but carries
+    no timestamp and no id, so it does NOT protect against replay: anyone
+    who captures one request (a proxy log, a leaked capture) can send it
+    again, unchanged, at any later time, and it will verify forever. Use it
+    only for a sender that cannot send Standard Webhooks headers, and make
+    the receiver's handling idempotent (or deduplicate on the body) if
+    replays matter.
     """
-    if not tolerance >= 0:  # also refuses NaN, which would pass every comparison
+    if not isinstance(tolerance, (int, float)) or not tolerance >= 0:  # also refuses NaN
         raise ValidationError("tolerance", "must be zero or more seconds")
     if now is not None and not math.isfinite(now):
         raise ValidationError("now", "must be a finite Unix time")
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise TypeError("body must be the raw request bytes, not a decoded or parsed value")
-    required = None if scheme is None else _coerce_scheme(scheme, "scheme")
-    key = signing_key(secret)
+    required = Scheme.STANDARD if scheme is None else _coerce_scheme(scheme, "scheme")
+    keys = _signing_keys(secret)
     folded = _lowercase(headers)
-    body = bytes(body)
-    standard_present = any(n in folded for n in (ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER))
-    if required is Scheme.STANDARD or (required is None and standard_present):
-        _verify_standard(key, body, folded, tolerance, now)
-        return Scheme.STANDARD
-    if required is Scheme.WANDB or WANDB_HEADER.lower() in folded:
-        _verify_wandb(key, body, folded)
+    data = bytes(body)
+    if required is Scheme.WANDB:
+        _verify_wandb(keys, data, folded)
         return Scheme.WANDB
-    raise SignatureError(
-        f"missing signature headers: expected {SIGNATURE_HEADER} (with {ID_HEADER} and "
-        f"{TIMESTAMP_HEADER}) or {WANDB_HEADER}"
-    )
+    _verify_standard(keys, data, folded, tolerance, now)
+    return Scheme.STANDARD

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import attrs
 
-from hookwise.crypto import SecretKey
+from hookwise.crypto import SecretKey, check_key_ids, key_id_of
 from hookwise.errors import AlreadyExistsError, NotFoundError
 from hookwise.model import Automation, Webhook
 from hookwise.storage.protocol import (
@@ -49,6 +49,7 @@ class MemoryStorage:
         self._attempts: dict[str, list[Attempt]] = {}
         self._fired: dict[tuple[str, str], float] = {}
         self._windows: dict[str, dict[str, RunWindow]] = {}
+        self._key_ids: set[str] = set()
 
     def __repr__(self) -> str:
         automations, deliveries = len(self._automations), len(self._deliveries)
@@ -80,10 +81,14 @@ class MemoryStorage:
         return [value for key, value in sorted(table.items()) if team is None or key[0] == team]
 
     def create_secret(self, record: SecretRecord) -> None:
-        self._write(self._secrets, "secret", (record.team, record.name), record, new=True)
+        with self._lock:
+            self._write(self._secrets, "secret", (record.team, record.name), record, new=True)
+            self._note(record.ciphertext)
 
     def update_secret(self, record: SecretRecord) -> None:
-        self._write(self._secrets, "secret", (record.team, record.name), record, new=False)
+        with self._lock:
+            self._write(self._secrets, "secret", (record.team, record.name), record, new=False)
+            self._note(record.ciphertext)
 
     def get_secret(self, team: str, name: str) -> SecretRecord | None:
         return self._secrets.get((team, name))
@@ -156,6 +161,7 @@ class MemoryStorage:
                     self._fired[(cooldown.automation, cooldown.run)] = cooldown.at
                 self._deliveries[delivery.id] = delivery
                 self._bodies[delivery.id] = entry.sealed_body
+                self._note(entry.sealed_body)
                 self._attempts[delivery.id] = []
                 stored.append(delivery)
             return stored
@@ -265,6 +271,56 @@ class MemoryStorage:
     def delete_windows(self, run: str) -> None:
         with self._lock:
             self._windows.pop(run, None)
+
+    # -- keys ------------------------------------------------------------
+
+    def _note(self, sealed: bytes) -> None:
+        kid = key_id_of(sealed)
+        if kid is not None:
+            self._key_ids.add(kid)
+
+    def key_ids(self) -> tuple[str, ...]:
+        """The ids of the keys this store holds ciphertexts under."""
+        with self._lock:
+            return tuple(sorted(self._key_ids))
+
+    def check_key(self, key: SecretKey) -> None:
+        """A SecretKeyError if ``key`` includes none of :meth:`key_ids`."""
+        check_key_ids(key, self.key_ids(), where=repr(self))
+
+    def sealed_rows(self) -> tuple[list[tuple[str, str]], list[str]]:
+        with self._lock:
+            bodies = [d for d, sealed in self._bodies.items() if sealed]
+            return sorted(self._secrets), bodies
+
+    def reseal_secret(self, team: str, name: str, change: Callable[[bytes], bytes | None]) -> bool:
+        with self._lock:
+            record = self._secrets.get((team, name))
+            new = None if record is None else change(bytes(record.ciphertext))
+            if record is None or new is None:
+                return False
+            self._secrets[(team, name)] = attrs.evolve(record, ciphertext=new)
+            self._note(new)
+            return True
+
+    def reseal_body(self, delivery_id: str, change: Callable[[bytes], bytes | None]) -> bool:
+        with self._lock:
+            sealed = self._bodies.get(delivery_id)
+            new = None if not sealed else change(bytes(sealed))
+            if new is None:
+                return False
+            self._bodies[delivery_id] = new
+            self._note(new)
+            return True
+
+    def forget_unused_key_ids(self) -> tuple[str, ...]:
+        with self._lock:
+            self._key_ids.clear()
+            for record in self._secrets.values():
+                self._note(record.ciphertext)
+            for sealed in self._bodies.values():
+                self._note(sealed)
+            return tuple(sorted(self._key_ids))
 
     def close(self) -> None:
         """Nothing to release."""

@@ -18,17 +18,18 @@ moves it to the lease's end, and a finished delivery has none.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
 import attrs
 
-from hookwise.crypto import SecretKey
+from hookwise.crypto import SecretKey, check_key_ids, key_id_of
 from hookwise.errors import AlreadyExistsError, HookwiseError, NotFoundError
 from hookwise.model import Automation, SendWebhook, Webhook
 from hookwise.storage.codec import (
@@ -49,7 +50,9 @@ from hookwise.storage.protocol import (
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStorage"]
 
-SCHEMA_VERSION = 3
+logger = logging.getLogger("hookwise")
+
+SCHEMA_VERSION = 4
 """Kept in ``PRAGMA user_version``; a file from a newer hookwise is refused."""
 
 _SCHEMA = """
@@ -140,6 +143,14 @@ CREATE TABLE triggers (
 ) WITHOUT ROWID;
 """
 
+# The key id is bytes 4-11 of an "hw1" ciphertext (see hookwise.crypto); these
+# statements record the ids of every ciphertext in the file, read without a key.
+_KEY_IDS_IN_USE = tuple(
+    f"INSERT OR IGNORE INTO key_ids (key_id) SELECT DISTINCT lower(hex(substr({column}, 4, 8))) "  # noqa: S608
+    f"FROM {table} WHERE length({column}) >= 39 AND substr({column}, 1, 3) = X'687731'"
+    for table, column in (("secrets", "ciphertext"), ("deliveries", "body"))
+)
+
 # what each version adds to the one before; a new file runs them all
 _MIGRATIONS = {
     2: """
@@ -159,6 +170,11 @@ UPDATE deliveries SET next_attempt_at = MAX(next_attempt_at, lease_until)
 DROP INDEX deliveries_due;
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 """,
+    # the ids of the keys ciphertexts are sealed under, so a wrong key is noticed at open
+    4: """
+CREATE TABLE IF NOT EXISTS key_ids (key_id TEXT PRIMARY KEY) WITHOUT ROWID;
+"""
+    + "\n;\n".join(_KEY_IDS_IN_USE),
 }
 
 _DELIVERY_COLUMNS = (
@@ -198,6 +214,16 @@ def _taken(exc: sqlite3.IntegrityError) -> bool:
     return str(exc).startswith("UNIQUE constraint failed")
 
 
+def _note_key_ids(conn: sqlite3.Connection, sealed: Iterable[bytes | None]) -> None:
+    """Record the key ids of ciphertexts written in this transaction."""
+    ids = {key_id_of(token) for token in sealed if token}
+    ids.discard(None)
+    if ids:
+        conn.executemany(
+            "INSERT OR IGNORE INTO key_ids (key_id) VALUES (?)", [(kid,) for kid in ids]
+        )
+
+
 def _attempt(row: Sequence[Any]) -> Attempt:
     return Attempt(*row)
 
@@ -220,6 +246,7 @@ class SQLiteStorage:
         self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         try:
             self._configure()
+            self.check_key(self.key)
         except BaseException:
             self._conn.close()
             raise
@@ -288,7 +315,14 @@ class SQLiteStorage:
 
     # -- configuration rows ----------------------------------------------------------
 
-    def _insert(self, table: str, kind: str, key: tuple[str, str], values: dict[str, Any]) -> None:
+    def _insert(
+        self,
+        table: str,
+        kind: str,
+        key: tuple[str, str],
+        values: dict[str, Any],
+        sealed: bytes | None = None,
+    ) -> None:
         columns = ", ".join(values)
         placeholders = ", ".join("?" for _ in values)
         with self._write() as conn:
@@ -302,9 +336,17 @@ class SQLiteStorage:
                 if not _taken(exc):
                     raise
                 raise AlreadyExistsError(kind, "/".join(key)) from None
+            _note_key_ids(conn, (sealed,))
             conn.execute("UPDATE meta SET revision = revision + 1 WHERE id = 1")
 
-    def _update(self, table: str, kind: str, key: tuple[str, str], values: dict[str, Any]) -> None:
+    def _update(
+        self,
+        table: str,
+        kind: str,
+        key: tuple[str, str],
+        values: dict[str, Any],
+        sealed: bytes | None = None,
+    ) -> None:
         assignments = ", ".join(f"{column} = ?" for column in values)
         with self._write() as conn:
             cursor = conn.execute(
@@ -313,6 +355,7 @@ class SQLiteStorage:
             )
             if cursor.rowcount == 0:
                 raise NotFoundError(kind, "/".join(key))
+            _note_key_ids(conn, (sealed,))
             conn.execute("UPDATE meta SET revision = revision + 1 WHERE id = 1")
 
     def _delete(self, table: str, team: str, name: str) -> bool:
@@ -336,10 +379,14 @@ class SQLiteStorage:
         }
 
     def create_secret(self, record: SecretRecord) -> None:
-        self._insert("secrets", "secret", (record.team, record.name), self._secret_values(record))
+        values = self._secret_values(record)
+        key = (record.team, record.name)
+        self._insert("secrets", "secret", key, values, values["ciphertext"])
 
     def update_secret(self, record: SecretRecord) -> None:
-        self._update("secrets", "secret", (record.team, record.name), self._secret_values(record))
+        values = self._secret_values(record)
+        key = (record.team, record.name)
+        self._update("secrets", "secret", key, values, values["ciphertext"])
 
     def get_secret(self, team: str, name: str) -> SecretRecord | None:
         rows = self._read(
@@ -479,6 +526,7 @@ class SQLiteStorage:
                         raise
                     raise AlreadyExistsError("delivery", d.id) from None
                 stored.append(d)
+            _note_key_ids(conn, (bytes(entry.sealed_body[:23]) for entry in entries))
         return stored
 
     def claim(self, now: float, *, limit: int, lease: float) -> list[Claim]:
@@ -620,6 +668,76 @@ class SQLiteStorage:
     def delete_windows(self, run: str) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM windows WHERE run = ?", (run,))
+
+    # -- keys ------------------------------------------------------------------------
+
+    def key_ids(self) -> tuple[str, ...]:
+        """The ids of the keys this file holds ciphertexts under (no key needed)."""
+        return tuple(row[0] for row in self._read("SELECT key_id FROM key_ids ORDER BY key_id"))
+
+    def check_key(self, key: SecretKey) -> None:
+        """Refuse a key that opens nothing here: a SecretKeyError naming the key
+        ids (never a key), raised before anything is read or written with it.
+        An empty file takes any key. A key that lacks some of the ids (half-way
+        through a rotation) is logged: rows under those ids wait for it."""
+        missing = check_key_ids(key, self.key_ids(), where=self._path)
+        if missing:
+            logger.warning(
+                "%s: rows sealed under key id(s) %s cannot be opened with the configured "
+                "key(s) %s; deliveries that need them wait until the key is added",
+                self._path,
+                ", ".join(missing),
+                ", ".join(key.key_ids),
+            )
+
+    def sealed_rows(self) -> tuple[list[tuple[str, str]], list[str]]:
+        """What holds a ciphertext: secrets as (team, name), deliveries by id."""
+        secrets = self._read("SELECT team, name FROM secrets ORDER BY team, name")
+        bodies = self._read("SELECT id FROM deliveries WHERE length(body) > 0 ORDER BY seq")
+        return [(row[0], row[1]) for row in secrets], [row[0] for row in bodies]
+
+    def reseal_secret(self, team: str, name: str, change: Callable[[bytes], bytes | None]) -> bool:
+        """Replace a secret's ciphertext with ``change(old)`` in one transaction
+        (None: leave it). The value is the same, so the revision does not move."""
+        return self._reseal("secrets", "ciphertext", "team = ? AND name = ?", (team, name), change)
+
+    def reseal_body(self, delivery_id: str, change: Callable[[bytes], bytes | None]) -> bool:
+        """As :meth:`reseal_secret`, for a delivery's sealed body."""
+        return self._reseal("deliveries", "body", "id = ?", (delivery_id,), change)
+
+    def _reseal(
+        self,
+        table: str,
+        column: str,
+        where: str,
+        params: tuple[str, ...],
+        change: Callable[[bytes], bytes | None],
+    ) -> bool:
+        with self._write() as conn:
+            row = conn.execute(
+                f"SELECT {column} FROM {table} WHERE {where}",  # noqa: S608
+                params,
+            ).fetchone()
+            if row is None:
+                return False
+            new = change(bytes(row[0]))
+            if new is None:
+                return False
+            conn.execute(
+                f"UPDATE {table} SET {column} = ? WHERE {where}",  # noqa: S608
+                (bytes(new), *params),
+            )
+            _note_key_ids(conn, (bytes(new),))
+            return True
+
+    def forget_unused_key_ids(self) -> tuple[str, ...]:
+        """Record only the key ids some row still uses (after a rotation, so
+        the old key can be dropped); returns the ids kept."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM key_ids")
+            for statement in _KEY_IDS_IN_USE:
+                conn.execute(statement)
+        return self.key_ids()
 
     def close(self) -> None:
         """Close the connection; further calls fail. Closing twice is harmless."""
