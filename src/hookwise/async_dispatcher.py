@@ -16,6 +16,7 @@ import httpx
 from typing_extensions import Unpack
 
 from hookwise.core import Job
+from hookwise.errors import ValidationError
 from hookwise.events import Event
 from hookwise.probe import WebhookTestResult
 from hookwise.senders import AsyncHttpxSender
@@ -70,6 +71,8 @@ class AsyncDispatcher(Shell):
     async def handle(self, event: Event) -> list[Delivery]:
         """Record what ``event`` triggers and return; the worker task sends."""
         self._check_open()
+        if type(event) is not Event and not isinstance(event, Event):
+            raise ValidationError("event", f"must be a hookwise.Event, not {type(event).__name__}")
         wake = self._start()
         core = self._core
         if core.needs_refresh():

@@ -16,6 +16,7 @@ import httpx
 from typing_extensions import Unpack
 
 from hookwise.core import Job
+from hookwise.errors import ValidationError
 from hookwise.events import Event
 from hookwise.probe import WebhookTestResult
 from hookwise.senders import HttpxSender
@@ -68,6 +69,8 @@ class Dispatcher(Shell):
         """Record what ``event`` triggers and return at once; the worker sends."""
         if self._closed:
             self._check_open()
+        if type(event) is not Event and not isinstance(event, Event):
+            raise ValidationError("event", f"must be a hookwise.Event, not {type(event).__name__}")
         deliveries = self._core.handle(event)
         if deliveries:
             self._wake.set()

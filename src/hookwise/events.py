@@ -23,6 +23,12 @@ __all__ = ["Event", "EventType", "Run", "RunState"]
 
 MAX_NAME = 128
 MAX_LABEL = 256
+MAX_METADATA_BYTES = 2 * 1024 * 1024
+"""An artifact event's metadata is at most about this large as JSON (2 MiB)."""
+MAX_METADATA_DEPTH = 64
+"""...and at most this many levels deep (a value that contains itself is refused too)."""
+MAX_STEP = 2**63 - 1
+"""The largest ``step=`` (W&B's steps are 64-bit integers)."""
 _FORBIDDEN = frozenset("/\\#?%:")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -86,7 +92,10 @@ class RunState(str, enum.Enum):
 
 def check_name(field: str, value: object, *, limit: int = MAX_NAME) -> str:
     """Entity, project and collection names: they build ``entity/project/collection:v1``."""
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a non-empty string")
+    value = str.__str__(value)  # a str subclass's own methods do not run past here
+    if not value:
         raise ValidationError(field, "must be a non-empty string")
     if len(value) > limit:
         raise ValidationError(field, f"must be at most {limit} characters")
@@ -99,13 +108,19 @@ def check_label(field: str, value: object) -> str:
     """Free text such as an alias, a tag or an author: any printable text, bounded."""
     if not isinstance(value, str):
         raise ValidationError(field, f"must be a string, not {type(value).__name__}")
+    value = str.__str__(value)
     if len(value) > MAX_LABEL:
         raise ValidationError(field, f"must be at most {MAX_LABEL} characters")
     return value
 
 
+def _plain(value: object) -> object:
+    """A str subclass as a plain str (its own methods never run later); else as given."""
+    return str.__str__(value) if isinstance(value, str) else value
+
+
 def _name(field: str) -> Any:
-    return attrs.field(validator=lambda _i, _a, v: check_name(field, v))
+    return attrs.field(converter=_plain, validator=lambda _i, _a, v: check_name(field, v))
 
 
 @attrs.frozen(slots=True)
@@ -115,8 +130,12 @@ class Run:
     entity: str = _name("entity")
     project: str = _name("project")
     id: str = _name("run.id")
-    name: str = attrs.field(default="", validator=lambda _i, _a, v: check_label("run.name", v))
-    user: str = attrs.field(default="", validator=lambda _i, _a, v: check_label("run.user", v))
+    name: str = attrs.field(
+        default="", converter=_plain, validator=lambda _i, _a, v: check_label("run.name", v)
+    )
+    user: str = attrs.field(
+        default="", converter=_plain, validator=lambda _i, _a, v: check_label("run.user", v)
+    )
     # what identifies a run to the evaluators, built once: the hot path reuses it
     key: tuple[str, str, str] = attrs.field(init=False, eq=False, repr=False)
 
@@ -127,14 +146,79 @@ class Run:
 
 
 def _frozen_metadata(value: object) -> Mapping[str, Any]:
+    """A read-only copy of an artifact's metadata, checked against the caps:
+    at most :data:`MAX_METADATA_BYTES` (measured as its JSON would be, about)
+    and :data:`MAX_METADATA_DEPTH` levels of nesting."""
     if value is None:
         return _EMPTY
     if not isinstance(value, Mapping):
         raise ValidationError("metadata", f"must be a mapping, not {type(value).__name__}")
-    for key in value:
-        if not isinstance(key, str):
-            raise ValidationError("metadata", f"keys must be strings, not {type(key).__name__}")
-    return MappingProxyType(dict(value))
+    try:
+        copy = dict(value)
+        for key in copy:
+            if not isinstance(key, str):
+                raise ValidationError("metadata", f"keys must be strings, not {type(key).__name__}")
+        _check_metadata_size(copy)
+    except ValidationError:
+        raise
+    except Exception as exc:
+        raise ValidationError("metadata", f"could not be read ({type(exc).__name__})") from None
+    return MappingProxyType(copy)
+
+
+def _check_metadata_size(metadata: dict[str, Any]) -> None:
+    """Walk the metadata without recursion, stopping as soon as it is over a cap
+    (so even a huge or self-referencing value costs little to refuse)."""
+    left = MAX_METADATA_BYTES
+    stack: list[tuple[object, int]] = [(metadata, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (str, bytes, bytearray)):
+            left -= len(item) + 2
+        elif item is None or isinstance(item, (bool, float)):
+            left -= 5
+        elif isinstance(item, int):
+            left -= int.bit_length(item) * 3 // 10 + 2  # about its digits
+        elif isinstance(item, (Mapping, list, tuple, set, frozenset)):
+            if depth >= MAX_METADATA_DEPTH:
+                raise ValidationError(
+                    "metadata",
+                    f"is nested more than {MAX_METADATA_DEPTH} levels deep (the limit), "
+                    "or contains itself",
+                )
+            left -= 2
+            if isinstance(item, Mapping):
+                for key, child in item.items():
+                    left -= (len(key) if isinstance(key, str) else 8) + 3
+                    stack.append((child, depth + 1))
+                    if left < 0:
+                        break
+            else:
+                for child in item:
+                    left -= 1
+                    stack.append((child, depth + 1))
+                    if left < 0:
+                        break
+        else:  # another object: rendered with str() later, if a template asks for it
+            left -= 8
+        if left < 0:
+            raise ValidationError(
+                "metadata",
+                f"is larger than {MAX_METADATA_BYTES} bytes ({MAX_METADATA_BYTES // 1024 // 1024}"
+                " MiB), the limit, as JSON",
+            )
+
+
+def _safe_repr(value: object) -> str:
+    """``repr`` that never raises (metadata and metrics hold the caller's objects)."""
+    try:
+        return repr(value)
+    except Exception as exc:
+        return f"<unrepresentable: {type(exc).__name__}>"
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 _FIELDS = (
@@ -157,6 +241,7 @@ _FIELDS = (
 
 _new, _set, _now = object.__new__, object.__setattr__, time.time
 _RUN_METRIC = EventType.RUN_METRIC
+_MAX_STEP = MAX_STEP
 
 # what an artifact event cannot do without (every other one needs a version)
 _REQUIRED = {
@@ -255,7 +340,7 @@ class Event:
         return _unpickle_event, (fields,)
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        shown = ", ".join(f"{name}={_safe_repr(getattr(self, name))}" for name in _FIELDS)
         return f"Event({shown})"
 
     @property
@@ -477,11 +562,17 @@ class Event:
             raise ValidationError("run", f"must be a hookwise.Run, not {type(run).__name__}")
         if type(metrics) is not dict and not isinstance(metrics, Mapping):
             raise ValidationError("metrics", f"must be a mapping, not {type(metrics).__name__}")
-        if step is not None and (
-            (type(step) is not int and (not isinstance(step, int) or isinstance(step, bool)))
-            or step < 0
-        ):
-            raise ValidationError("step", "must be an int >= 0, or None")
+        if step is not None:
+            if type(step) is not int:
+                if not isinstance(step, int) or isinstance(step, bool):
+                    raise ValidationError("step", "must be an int >= 0, or None")
+                step = int.__int__(step)  # an int subclass's own methods do not run later
+            if step < 0 or step > _MAX_STEP:
+                raise ValidationError("step", f"must be an int from 0 to {_MAX_STEP}, or None")
+        try:
+            copied = dict(metrics)
+        except Exception as exc:
+            raise ValidationError("metrics", f"could not be read ({type(exc).__name__})") from None
         event = _new(cls)
         _set(
             event,
@@ -492,7 +583,7 @@ class Event:
                 "project": run.project,
                 "author": run.user,
                 "run": run,
-                "metrics": MappingProxyType(dict(metrics)),
+                "metrics": MappingProxyType(copied),
                 "step": step,
                 "timestamp": _now(),
             },
@@ -503,11 +594,19 @@ class Event:
     def run_state(cls, run: Run, state: RunState | str) -> Event:
         if not isinstance(run, Run):
             raise ValidationError("run", f"must be a hookwise.Run, not {type(run).__name__}")
+        if not isinstance(state, str):
+            raise ValidationError(
+                "state",
+                f"must be a hookwise.RunState or one of RUNNING, FINISHED, FAILED, CRASHED, "
+                f"not {type(state).__name__}",
+            )
+        if not isinstance(state, RunState):
+            state = str.__str__(state)
         try:
             parsed = RunState(state)
         except ValueError:
             raise ValidationError(
-                "state", f"{state!r} is not one of RUNNING, FINISHED, FAILED, CRASHED"
+                "state", f"{_shorten(state)!r} is not one of RUNNING, FINISHED, FAILED, CRASHED"
             ) from None
         event = _new(cls)
         _set(

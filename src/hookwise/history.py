@@ -11,6 +11,7 @@ from hookwise.errors import ValidationError
 from hookwise.storage.protocol import Delivery, DeliveryStatus, History
 
 __all__ = [
+    "MAX_LIST_LIMIT",
     "REDACTED",
     "RESPONSE_BYTES",
     "RESPONSE_CAP",
@@ -25,6 +26,7 @@ __all__ = [
 RESPONSE_CAP = 8192  # characters of a response body kept in the history
 RESPONSE_BYTES = 4 * RESPONSE_CAP  # what a sender reads of a body before it stops
 REDACTED = "[REDACTED]"
+MAX_LIST_LIMIT = 2**63 - 1  # the largest LIMIT SQLite and PostgreSQL take
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:
@@ -82,9 +84,18 @@ def list_deliveries(
     status: DeliveryStatus | None = None,
     limit: int = 100,
 ) -> list[Delivery]:
-    """Executions, newest first, as W&B's history shows them."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+    """Executions, newest first, as W&B's history shows them. A ``limit`` above
+    :data:`MAX_LIST_LIMIT` means them all (SQL's LIMIT is a 64-bit integer)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or int.__int__(limit) < 0:
         raise ValidationError("limit", "must be an int >= 0")
+    for field, value in (("team", team), ("automation", automation)):
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(field, f"must be a string or None, not {type(value).__name__}")
     if status is not None and not isinstance(status, DeliveryStatus):
         raise ValidationError("status", "must be a hookwise.DeliveryStatus")
-    return history.list_deliveries(team=team, automation=automation, status=status, limit=limit)
+    return history.list_deliveries(
+        team=None if team is None else str.__str__(team),
+        automation=None if automation is None else str.__str__(automation),
+        status=status,
+        limit=min(int.__int__(limit), MAX_LIST_LIMIT),
+    )

@@ -61,8 +61,9 @@ def outbox_entries(
     """One entry per match that sends (a no-op action sends nothing).
 
     A match that cannot render (a secret deleted since the automation was
-    saved) becomes a FAILED delivery, so the history shows why, and the
-    other matches still go out.
+    saved, a metadata value that cannot be turned into text, a body over
+    :data:`~hookwise.template.MAX_BODY_BYTES`) becomes a FAILED delivery, so
+    the history shows why, and the other matches still go out.
     """
     entries = []
     for match in matches:
@@ -115,6 +116,7 @@ def _render(
     automation = match.target.automation
     values = event_values(event, match.event_type)
     values.update(match.values)
+    display, body, failure = _bodies(event, template, values, secrets)
     delivery = Delivery(
         id=uuid.uuid4().hex,
         message_id=new_message_id(),
@@ -124,19 +126,41 @@ def _render(
         event_type=match.event_type.value,
         event_id=event.id,
         created_at=now,
-        display=template.render_display(values, metadata=event.metadata),
+        display=display,
         url=url,
         next_attempt_at=now,
     )
-    try:
-        body = template.render(values, secrets=secrets(), metadata=event.metadata)
-    except (HookwiseError, UnicodeError) as exc:  # logged once stored (not in a cooldown)
-        failed = attrs.evolve(
-            delivery,
-            status=DeliveryStatus.FAILED,
-            next_attempt_at=None,
-            error=f"could not render the payload: {exc}",
-            finished_at=now,
-        )
-        return failed, None
+    if failure is not None:
+        return _failed(delivery, now, failure), None
     return delivery, body
+
+
+def _bodies(
+    event: Event,
+    template: Template,
+    values: dict[str, str],
+    secrets: Callable[[], dict[str, str]],
+) -> tuple[str, bytes | None, str | None]:
+    """The display copy, the body, and why there is no body (or None).
+
+    Whatever one match's values do fails that delivery only (the renderer turns
+    an error in a value's own code into a TemplateError), so the event's other
+    matches still go out; only a storage error reading the secrets raises.
+    """
+    display = ""
+    try:
+        display = template.render_display(values, metadata=event.metadata)
+        known = secrets()
+        return display, template.render(values, secrets=known, metadata=event.metadata), None
+    except (HookwiseError, UnicodeError) as exc:  # logged once stored (not in a cooldown)
+        return display, None, f"could not render the payload: {exc}"
+
+
+def _failed(delivery: Delivery, now: float, reason: str) -> Delivery:
+    return attrs.evolve(
+        delivery,
+        status=DeliveryStatus.FAILED,
+        next_attempt_at=None,
+        error=reason,
+        finished_at=now,
+    )

@@ -224,15 +224,33 @@ def _is_localhost(host: str) -> bool:
     return name == "localhost" or name.endswith(".localhost")
 
 
-def _to_networks(value: Iterable[str | IPAddress | IPNetwork] | str) -> tuple[IPNetwork, ...]:
-    """Networks from strings such as ``"10.0.0.0/8"``; a bare address (``"::1"``) is one host."""
-    entries: Iterable[object] = [value] if isinstance(value, str) else value
+def _to_networks(
+    value: Iterable[str | IPAddress | IPNetwork] | str | None,
+) -> tuple[IPNetwork, ...]:
+    """Networks from strings such as ``"10.0.0.0/8"``; a bare address (``"::1"``) is one host.
+    ``None`` is no networks, like ``()``."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, *_NETWORK_LIKE[1:])):
+        value = [value]
+    elif isinstance(value, (bytes, bytearray)) or not isinstance(value, Iterable):
+        raise ValidationError(
+            "allow",
+            f"must be a list of networks such as ['10.0.0.0/8'], not {type(value).__name__}",
+        )
+    try:
+        entries = list(value)
+    except Exception as exc:
+        raise ValidationError("allow", f"could not be read ({type(exc).__name__})") from None
     networks: list[IPNetwork] = []
     for entry in entries:
         if not isinstance(entry, _NETWORK_LIKE):
             raise ValidationError(
-                "allow", f"{entry!r} is not a network; write it like '10.0.0.0/8' or '::1'"
+                "allow",
+                f"{type(entry).__name__} is not a network; write it like '10.0.0.0/8' or '::1'",
             )
+        if isinstance(entry, str):
+            entry = str.__str__(entry)
         try:
             networks.append(ipaddress.ip_network(entry))
         except ValueError:
@@ -240,17 +258,23 @@ def _to_networks(value: Iterable[str | IPAddress | IPNetwork] | str) -> tuple[IP
                 loose = ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValidationError(
-                    "allow", f"{entry!r} is not a network; write it like '10.0.0.0/8' or '::1'"
+                    "allow",
+                    f"{_short(entry)} is not a network; write it like '10.0.0.0/8' or '::1'",
                 ) from None
             raise ValidationError(
-                "allow", f"{entry!r} has host bits set; did you mean '{loose}'?"
+                "allow", f"{_short(entry)} has host bits set; did you mean '{loose}'?"
             ) from None
     return tuple(networks)
 
 
+def _short(entry: object) -> str:
+    text = repr(entry)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _is_bool(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, bool):
-        raise ValidationError(attribute.name, f"must be True or False, not {value!r}")
+        raise ValidationError(attribute.name, f"must be True or False, not {type(value).__name__}")
 
 
 def _is_resolver(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

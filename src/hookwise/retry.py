@@ -11,6 +11,7 @@ import email.utils
 import enum
 import random
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -19,6 +20,9 @@ from hookwise.errors import ValidationError
 __all__ = ["Outcome", "RetryPolicy", "classify", "parse_retry_after"]
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
+MAX_SECONDS = 10 * 365 * 24 * 3600.0
+"""The largest delay, age or factor a RetryPolicy takes (ten years): NaN and
+``inf`` are refused, so a delay is always a time that comes."""
 
 
 class Outcome(str, enum.Enum):
@@ -61,8 +65,34 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValidationError(f"retry.{attribute.name}", "must be a positive number")
+    """A positive, finite number (``inf`` would mean a retry that never comes)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < _plain_number(value) <= MAX_SECONDS
+    ):
+        raise ValidationError(
+            f"retry.{attribute.name}", f"must be a positive number, at most {MAX_SECONDS:g}"
+        )
+
+
+def _plain_number(value: float) -> float:
+    """An int or float subclass as the plain number (its own methods never run)."""
+    return int.__int__(value) if isinstance(value, int) else float.__float__(value)
+
+
+def _plain(value: Any) -> Any:
+    """Numbers as plain ints and floats (bools stay, for the validators to refuse)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _plain_number(value)
+    return value
+
+
+def _is_bool(_instance: object, attribute: attrs.Attribute[bool], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValidationError(
+            f"retry.{attribute.name}", f"must be True or False, not {type(value).__name__}"
+        )
 
 
 @attrs.frozen(slots=True)
@@ -74,17 +104,17 @@ class RetryPolicy:
     ``max_age`` (3 days) also bounds redeliveries and raised ``max_attempts``.
     """
 
-    max_attempts: int = attrs.field(default=8)
-    base_delay: float = attrs.field(default=5.0, validator=_positive)
-    factor: float = attrs.field(default=6.0, validator=_positive)
-    max_delay: float = attrs.field(default=10 * 3600.0, validator=_positive)
-    max_age: float = attrs.field(default=3 * 24 * 3600.0, validator=_positive)
-    max_retry_after: float = attrs.field(default=3600.0, validator=_positive)
-    jitter: bool = True
+    max_attempts: int = attrs.field(default=8, converter=_plain)
+    base_delay: float = attrs.field(default=5.0, converter=_plain, validator=_positive)
+    factor: float = attrs.field(default=6.0, converter=_plain, validator=_positive)
+    max_delay: float = attrs.field(default=10 * 3600.0, converter=_plain, validator=_positive)
+    max_age: float = attrs.field(default=3 * 24 * 3600.0, converter=_plain, validator=_positive)
+    max_retry_after: float = attrs.field(default=3600.0, converter=_plain, validator=_positive)
+    jitter: bool = attrs.field(default=True, validator=_is_bool)
 
     @max_attempts.validator
     def _check_attempts(self, _attribute: object, value: int) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or int.__int__(value) < 1:
             raise ValidationError("retry.max_attempts", "must be an int >= 1")
 
     def backoff(self, attempts: int, rand: Callable[[], float] = random.random) -> float:

@@ -15,7 +15,12 @@ from hookwise.errors import ValidationError
 from hookwise.network import NetworkPolicy
 from hookwise.retry import RetryPolicy
 
-__all__ = ["Options", "Settings"]
+__all__ = ["MAX_CONCURRENCY", "MAX_SECONDS", "Options", "Settings"]
+
+MAX_SECONDS = 24 * 3600.0
+"""The longest ``timeout``, ``poll_interval`` and ``refresh_interval`` (a day)."""
+MAX_CONCURRENCY = 10_000
+"""The most requests a dispatcher has in flight."""
 
 
 class Options(TypedDict, total=False):
@@ -33,21 +38,57 @@ class Options(TypedDict, total=False):
     worker: bool
 
 
-def _at_least(least: float, *, integer: bool = False) -> Callable[[Any, Any, Any], None]:
+def _between(
+    least: float, most: float, *, integer: bool = False
+) -> Callable[[Any, Any, Any], None]:
+    """A number from ``least`` to ``most``: never NaN or infinite (a timeout of
+    ``inf`` would hang a worker for good), never an int too large for a float."""
     kinds = (int,) if integer else (int, float)
     kind = "an int" if integer else "a number"
 
     def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, kinds) or not value >= least:
-            raise ValidationError(attribute.name, f"must be {kind} >= {least:g}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, kinds)
+            or not least <= _plain_number(value) <= most
+        ):
+            raise ValidationError(attribute.name, f"must be {kind} from {least:g} to {most:g}")
 
     return check
+
+
+def _plain_number(value: float) -> float:
+    """An int or float subclass as the plain number (its own methods never run)."""
+    return int.__int__(value) if isinstance(value, int) else float.__float__(value)
+
+
+def _plain(value: Any) -> Any:
+    """Numbers as plain ints and floats (bools stay, for the validators to refuse)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _plain_number(value)
+    return value
 
 
 def _instance(cls: type, field: str) -> Callable[[Any, Any, Any], None]:
     def check(_instance: object, _attribute: object, value: object) -> None:
         if not isinstance(value, cls):
             raise ValidationError(field, f"must be a hookwise.{cls.__name__}")
+
+    return check
+
+
+def _callable(field: str) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: object, _attribute: object, value: object) -> None:
+        if not callable(value):
+            raise ValidationError(field, "must be callable, returning the time in seconds")
+
+    return check
+
+
+def _bool(field: str) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: object, _attribute: object, value: object) -> None:
+        if not isinstance(value, bool):
+            raise ValidationError(field, f"must be True or False, not {type(value).__name__}")
 
     return check
 
@@ -82,12 +123,12 @@ class Settings:
     key: SecretKey | None = attrs.field(
         default=None, validator=attrs.validators.optional(_instance(SecretKey, "key"))
     )
-    timeout: float = attrs.field(default=10.0, validator=_at_least(0.001))
-    concurrency: int = attrs.field(default=4, validator=_at_least(1, integer=True))
-    poll_interval: float = attrs.field(default=1.0, validator=_at_least(0.0))
-    refresh_interval: float = attrs.field(default=1.0, validator=_at_least(0.0))
-    clock: Callable[[], float] = time.time
-    worker: bool = True
+    timeout: float = attrs.field(default=10.0, validator=_between(0.001, MAX_SECONDS))
+    concurrency: int = attrs.field(default=4, validator=_between(1, MAX_CONCURRENCY, integer=True))
+    poll_interval: float = attrs.field(default=1.0, validator=_between(0.0, MAX_SECONDS))
+    refresh_interval: float = attrs.field(default=1.0, validator=_between(0.0, MAX_SECONDS))
+    clock: Callable[[], float] = attrs.field(default=time.time, validator=_callable("clock"))
+    worker: bool = attrs.field(default=True, validator=_bool("worker"))
 
     @classmethod
     def of(cls, options: Options, *, owner: str) -> Settings:

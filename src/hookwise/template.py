@@ -22,6 +22,7 @@ from hookwise.errors import NotFoundError, TemplateError
 __all__ = [
     "ACCESS_TOKEN",
     "DEFAULT_TEMPLATE",
+    "MAX_BODY_BYTES",
     "METADATA_PREFIX",
     "VARIABLES",
     "Template",
@@ -63,6 +64,12 @@ MAX_SOURCE_BYTES: Final = 64 * 1024
 MAX_DEPTH: Final = 64
 """Nesting cap: deeper trees are refused (also stops self-referencing dicts)."""
 
+MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+"""A rendered body (and its display copy) is at most this many bytes (4 MiB,
+room for a metadata value of 1 MiB even where JSON escaping makes it longer):
+a delivery whose body would be larger fails, with the limit in its error,
+and the event's other deliveries go out."""
+
 _IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # One token per "$": "$$", "${...}" (maybe unterminated), "$NAME", or a lone "$".
 _TOKEN: Final = re.compile(
@@ -102,12 +109,14 @@ class _Const:
 
 @final
 class _Str:
-    """A string value with placeholders: literal text and references, in order."""
+    """A string value with placeholders: literal text and references, in order,
+    and its JSON path (for a render error)."""
 
-    __slots__ = ("parts",)
+    __slots__ = ("parts", "path")
 
-    def __init__(self, parts: tuple[str | _Ref, ...]) -> None:
+    def __init__(self, parts: tuple[str | _Ref, ...], path: str) -> None:
         self.parts = parts
+        self.path = path
 
 
 @final
@@ -309,7 +318,7 @@ class _Compiler:
         if tail:
             parts.append(tail)
         self.has_refs = True
-        return _Str(tuple(parts))
+        return _Str(tuple(parts), path)
 
     def resolve(self, name: str | None, path: str, short: bool) -> _Ref:
         assert name is not None
@@ -341,42 +350,100 @@ def _value_text(value: object) -> str:
 
 
 def _metadata_text(value: object) -> str:
-    """Strings as they are; anything else as compact JSON (0.93 -> "0.93", True -> "true")."""
+    """Strings as they are; anything else as compact JSON (0.93 -> "0.93", True -> "true");
+    what JSON cannot hold goes through ``str()`` first. Raises whatever the value's
+    own methods raise (:class:`_Render` turns that into a TemplateError)."""
     if isinstance(value, str):
-        return value
+        return str.__str__(value)
     try:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-    except (TypeError, ValueError, RecursionError):  # non-str keys, cycles: still render
-        return str(value)
+    except (TypeError, ValueError, RecursionError):
+        # non-str keys, cycles: still render, as text; an integer beyond
+        # Python's digit limit (and a __str__ that raises) raises again here
+        return str.__str__(str(value))
 
 
-def _build(
-    node: _Node,
-    values: Mapping[str, str],
-    secrets: Mapping[str, str] | None,
-    metadata: Mapping[str, object],
-) -> object:
-    """The rendered JSON tree; ``secrets=None`` renders secret placeholders as text."""
-    if isinstance(node, _Const):
-        return node.value
-    if isinstance(node, _Str):
+class _Render:
+    """One render: the values, and how many characters may still be added
+    before the body is over :data:`MAX_BODY_BYTES` (checked as it grows, so a
+    value referenced many times cannot build a huge body before the check)."""
+
+    __slots__ = ("field", "left", "metadata", "secrets", "values")
+
+    def __init__(
+        self,
+        values: Mapping[str, str],
+        secrets: Mapping[str, str] | None,
+        metadata: Mapping[str, object],
+        field: str,
+    ) -> None:
+        self.values = values
+        self.secrets = secrets
+        self.metadata = metadata
+        self.field = field
+        self.left = MAX_BODY_BYTES
+
+    def too_large(self, path: str) -> TemplateError:
+        return TemplateError(
+            path,
+            f"the rendered body is larger than {MAX_BODY_BYTES} bytes (4 MiB), the limit",
+            field=self.field,
+        )
+
+    def text(self, node: _Str) -> str:
         out: list[str] = []
         for part in node.parts:
             if isinstance(part, str):
-                out.append(part)
+                piece = part
             elif part.kind == _BUILTIN:
-                out.append(_value_text(values.get(part.name)))
+                piece = _value_text(self.values.get(part.name))
             elif part.kind == _METADATA:
-                if part.name in metadata:
-                    out.append(_metadata_text(metadata[part.name]))
-            elif secrets is None:
-                out.append(part.text)
+                if part.name not in self.metadata:
+                    continue
+                try:
+                    piece = _metadata_text(self.metadata[part.name])
+                except Exception as exc:
+                    raise TemplateError(
+                        node.path,
+                        f"{part.text} cannot be rendered ({_cause(exc)})",
+                        field=self.field,
+                    ) from None
+            elif self.secrets is None:
+                piece = part.text
             else:
-                out.append(secrets[part.name])
+                piece = self.secrets[part.name]
+            self.left -= len(piece)
+            if self.left < 0:
+                raise self.too_large(node.path)
+            out.append(piece)
         return "".join(out)
-    if isinstance(node, _Obj):
-        return {key: _build(child, values, secrets, metadata) for key, child in node.items}
-    return [_build(child, values, secrets, metadata) for child in node.items]
+
+    def build(self, node: _Node) -> object:
+        """The rendered JSON tree; ``secrets=None`` renders secret placeholders as text."""
+        if isinstance(node, _Const):
+            return node.value
+        if isinstance(node, _Str):
+            return self.text(node)
+        if isinstance(node, _Obj):
+            return {key: self.build(child) for key, child in node.items}
+        return [self.build(child) for child in node.items]
+
+
+def _cause(exc: BaseException) -> str:
+    """Why a value could not be rendered, without running more of its code:
+    the error's type, and its text only for Python's own errors."""
+    name = type(exc).__name__
+    if type(exc) in (ValueError, TypeError, RecursionError, OverflowError, UnicodeError):
+        try:
+            text = str(exc)
+        except Exception:
+            return name
+        return f"{name}: {_shorten_long(text)}" if text else name
+    return name
+
+
+def _shorten_long(text: str) -> str:
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 @final
@@ -479,7 +546,11 @@ class Template:
         for _, name, _ in self._secret_uses:
             if name not in secrets:
                 raise NotFoundError("secret", name)
-        return _dump_bytes(_build(self._root, values, secrets, metadata))
+        render = _Render(values, secrets, metadata, self._field)
+        body = _dump_bytes(render.build(self._root))
+        if len(body) > MAX_BODY_BYTES:  # escaping can make the JSON longer than its text
+            raise render.too_large("$")
+        return body
 
     def render_display(
         self, values: Mapping[str, str], *, metadata: Mapping[str, object] = _EMPTY_METADATA
@@ -487,7 +558,11 @@ class Template:
         """The copy kept in delivery history: secrets stay as ``${NAME}`` text."""
         if self._display is not None:
             return self._display
-        return _dump_text(_build(self._root, values, None, metadata))
+        render = _Render(values, None, metadata, self._field)
+        display = _dump_text(render.build(self._root))
+        if len(display) > MAX_BODY_BYTES // 4 and len(display.encode("utf-8")) > MAX_BODY_BYTES:
+            raise render.too_large("$")
+        return display
 
     def __repr__(self) -> str:
         source = self.source
@@ -560,7 +635,7 @@ def compile_template(
     if isinstance(source, Template):  # callers may pass a compiled one through
         return source
     if isinstance(source, str):
-        tree = _parse(source, field)
+        tree = _parse(str.__str__(source), field)
     elif isinstance(source, (Mapping, list, tuple)):
         tree = source
     else:
@@ -570,7 +645,12 @@ def compile_template(
             field=field,
         )
     compiler = _Compiler(field)
-    plain, root = compiler.walk(tree, "$", 0)
+    try:
+        plain, root = compiler.walk(tree, "$", 0)
+    except TemplateError:
+        raise
+    except Exception as exc:
+        raise TemplateError("$", f"could not be read ({_cause(exc)})", field=field) from None
     try:
         text = _dump_text(plain)
     except ValueError as exc:  # e.g. an integer beyond Python's digit limit
