@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import attrs
 
+from hookwise._values import plain_number
 from hookwise.conditions import (
     Agg,
     ChangeKind,
@@ -50,6 +51,7 @@ def _amount(
         )
     field, value = given[0]
     check_number(field, value)
+    value = plain_number(value)  # a number subclass's own comparisons never run
     if not value > 0:
         raise ValidationError(f"event.condition.{field}", "must be positive")
     if field == "amount":
@@ -201,12 +203,14 @@ class _ZScoreBuilder:
 
     def gt(self, threshold: float, /) -> MetricZScore:
         check_number("threshold", threshold)
+        threshold = plain_number(threshold)  # a number subclass's own comparisons never run
         if self.direction is Direction.ANY or threshold >= 0:
             return MetricZScore(self.name, threshold, self.window, self.direction)
         raise ValidationError("event.condition.threshold", "use zscore(...) < -t for a drop")
 
     def lt(self, threshold: float, /) -> MetricZScore:
         check_number("threshold", threshold)
+        threshold = plain_number(threshold)  # a number subclass's own comparisons never run
         if self.direction is Direction.ANY:
             raise ValidationError(
                 "event.condition.threshold", "abs(zscore(...)) alerts on a large score: use > t"

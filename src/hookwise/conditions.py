@@ -13,11 +13,13 @@ from __future__ import annotations
 import enum
 import math
 import operator
+import sys
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import attrs
 
+from hookwise._values import plain_int, plain_number, plain_str
 from hookwise.errors import ValidationError
 from hookwise.events import EventType, check_label
 
@@ -106,17 +108,27 @@ ChangeDir = Direction
 # -- validators and converters --------------------------------------------------
 
 
+_FLOAT_MAX = int(sys.float_info.max)
+
+
 def check_number(field: str, value: object) -> None:
-    """Refuse anything but a finite int or float (bools included) for ``field``."""
+    """Refuse anything but a finite int or float (bools included) for ``field``.
+
+    An int beyond the float range counts as infinite: metric values are
+    floats, and such an int cannot be stored as text (Python refuses ints of
+    over 4300 digits)."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or (isinstance(value, float) and not math.isfinite(value))
+        or (isinstance(value, int) and not -_FLOAT_MAX <= int.__int__(value) <= _FLOAT_MAX)
     ):
         raise ValidationError(f"event.condition.{field}", "must be a finite number")
 
 
 def _metric_name(_i: object, _a: object, value: Any) -> None:
+    if isinstance(value, str):
+        value = str.__str__(value)  # a str subclass's own methods do not run past here
     if not isinstance(value, str) or not value:
         raise ValidationError("event.condition.name", "must be a non-empty metric name")
     check_label("event.condition.name", value)
@@ -124,7 +136,11 @@ def _metric_name(_i: object, _a: object, value: Any) -> None:
 
 def _window(field: str) -> Callable[[object, object, Any], None]:
     def check(_i: object, _a: object, value: Any) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_WINDOW:
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or not 1 <= int.__int__(value) <= MAX_WINDOW  # never the value's own comparisons
+        ):
             raise ValidationError(
                 f"event.condition.{field}", f"must be an int from 1 to {MAX_WINDOW}"
             )
@@ -142,7 +158,7 @@ def _number(field: str) -> Callable[[object, object, Any], None]:
 def _positive(field: str) -> Callable[[object, object, Any], None]:
     def check(_i: object, _a: object, value: Any) -> None:
         check_number(field, value)
-        if not value > 0:
+        if not plain_number(value) > 0:
             raise ValidationError(f"event.condition.{field}", "must be positive")
 
     return check
@@ -152,16 +168,21 @@ _E = TypeVar("_E", bound=enum.Enum)
 
 
 def _parse(cls: type[_E], field: str, value: Any) -> _E:
-    if isinstance(value, str) and cls is not Op:
-        value = value.strip().upper()
-        member = cls.__members__.get(value)  # W&B's short names: AVG, ABS, REL, INC, DEC
-        if member is not None:
-            return member
-    try:
-        return cls(value)
-    except ValueError:
-        choices = ", ".join(str(m.value) for m in cls)
-        raise ValidationError(f"event.condition.{field}", f"must be one of {choices}") from None
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):  # every member is text: nothing else is looked up (hashed)
+        text = str.__str__(value)  # a str subclass's own methods do not run past here
+        if cls is not Op:
+            text = text.strip().upper()
+            member = cls.__members__.get(text)  # W&B's short names: AVG, ABS, REL, INC, DEC
+            if member is not None:
+                return member
+        try:
+            return cls(text)
+        except ValueError:
+            pass
+    choices = ", ".join(str(m.value) for m in cls)
+    raise ValidationError(f"event.condition.{field}", f"must be one of {choices}")
 
 
 _SYMBOLS = {
@@ -183,7 +204,7 @@ _SYMBOLS = {
 
 def _op(value: Op | str) -> Op:
     if isinstance(value, str) and not isinstance(value, Op):
-        key = value.strip().lower()
+        key = str.__str__(value).strip().lower()
         value = _SYMBOLS.get(key, key)
     return _parse(Op, "op", value)
 
@@ -214,11 +235,11 @@ class MetricThreshold:
 
     event_type: ClassVar[EventType] = EventType.RUN_METRIC
 
-    name: str = attrs.field(validator=_metric_name)
-    threshold: float = attrs.field(validator=_number("threshold"))
+    name: str = attrs.field(converter=plain_str, validator=_metric_name)
+    threshold: float = attrs.field(converter=plain_number, validator=_number("threshold"))
     op: Op = attrs.field(default=Op.GT, converter=_op)
     agg: Agg | None = attrs.field(default=None, converter=_agg)
-    window: int = attrs.field(default=1, validator=_window("window"))
+    window: int = attrs.field(default=1, converter=plain_int, validator=_window("window"))
 
 
 def _prior_default(condition: MetricChange) -> int:
@@ -229,7 +250,9 @@ def _change_agg_default(condition: MetricChange) -> Agg | None:
     # Omitted: single values over windows of 1 (W&B's default), the mean over
     # longer windows (what every MetricChange meant before ``agg`` existed, so a
     # stored one without the field keeps its meaning).
-    if condition.current_window == 1 and condition.prior_window == 1:
+    # exact ints only: this runs before the windows are validated
+    current, prior = condition.current_window, condition.prior_window
+    if type(current) is int and type(prior) is int and current == 1 and prior == 1:
         return None
     return Agg.AVERAGE
 
@@ -248,13 +271,17 @@ class MetricChange:
 
     event_type: ClassVar[EventType] = EventType.RUN_METRIC_CHANGE
 
-    name: str = attrs.field(validator=_metric_name)
-    amount: float = attrs.field(validator=_positive("amount"))
+    name: str = attrs.field(converter=plain_str, validator=_metric_name)
+    amount: float = attrs.field(converter=plain_number, validator=_positive("amount"))
     kind: ChangeKind = attrs.field(default=ChangeKind.ABSOLUTE, converter=_kind)
     direction: Direction = attrs.field(default=Direction.ANY, converter=_direction)
-    current_window: int = attrs.field(default=1, validator=_window("current_window"))
+    current_window: int = attrs.field(
+        default=1, converter=plain_int, validator=_window("current_window")
+    )
     prior_window: int = attrs.field(
-        default=attrs.Factory(_prior_default, takes_self=True), validator=_window("prior_window")
+        default=attrs.Factory(_prior_default, takes_self=True),
+        converter=plain_int,
+        validator=_window("prior_window"),
     )
     agg: Agg | None = attrs.field(
         default=attrs.Factory(_change_agg_default, takes_self=True), converter=_agg
@@ -281,9 +308,11 @@ class MetricZScore:
 
     event_type: ClassVar[EventType] = EventType.RUN_METRIC_ZSCORE
 
-    name: str = attrs.field(validator=_metric_name)
-    threshold: float = attrs.field(default=3.0, validator=_positive("threshold"))
-    window: int = attrs.field(default=30, validator=_window("window"))
+    name: str = attrs.field(converter=plain_str, validator=_metric_name)
+    threshold: float = attrs.field(
+        default=3.0, converter=plain_number, validator=_positive("threshold")
+    )
+    window: int = attrs.field(default=30, converter=plain_int, validator=_window("window"))
     direction: Direction = attrs.field(default=Direction.ANY, converter=_direction)
 
     def __attrs_post_init__(self) -> None:

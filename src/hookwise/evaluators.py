@@ -357,7 +357,7 @@ def as_number(value: object) -> float | None:
         return None
     try:
         number = float(value)
-    except (OverflowError, ValueError):  # an int beyond float range, an odd Real
+    except Exception:  # an int beyond float range, a Real whose __float__ raises
         return None
     return number if math.isfinite(number) else None
 

@@ -27,11 +27,13 @@ naming the field.
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
+from hookwise._values import describe
 from hookwise.errors import ValidationError
 from hookwise.events import MAX_LABEL, Event
 from hookwise.patterns import compile_pattern, matches
@@ -87,11 +89,12 @@ RUN_FIELDS = frozenset({"display_name", "user"})
 
 def _field_name(value: object, where: str) -> str:
     if isinstance(value, str):
+        value = str.__str__(value)  # a str subclass's own methods do not run past here
         name = _SPELLINGS.get(value, value)
         if name in _READERS:
             return name
     known = ", ".join(sorted(_READERS))
-    raise ValidationError(where, f"cannot filter on {value!r}: the fields are {known}")
+    raise ValidationError(where, f"cannot filter on {describe(value)}: the fields are {known}")
 
 
 class Expression:
@@ -133,36 +136,61 @@ def _value(op: Operator, value: Any, where: str) -> Any:
     """Check an operand; lists become tuples so expressions stay hashable."""
     if op is Operator.EXISTS:
         if not isinstance(value, bool):
-            raise ValidationError(where, f"{op.value} takes true or false, not {value!r}")
+            raise ValidationError(where, f"{op.value} takes true or false, not {describe(value)}")
         return value
     if op in (Operator.IN, Operator.NIN):
         if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-            raise ValidationError(where, f"{op.value} takes a list of strings, not {value!r}")
-        items = tuple(value)
+            raise ValidationError(
+                where, f"{op.value} takes a list of strings, not {describe(value)}"
+            )
+        items = _read_items(value, where, limit=MAX_ITEMS)
         if len(items) > MAX_ITEMS:
             raise ValidationError(where, f"{op.value} takes at most {MAX_ITEMS} values")
-        for item in items:
-            _string(op, item, where)
-        return items
-    _string(op, value, where)
+        return tuple(_string(op, item, where) for item in items)
+    value = _string(op, value, where)
     if op is Operator.REGEX:
         compile_pattern(value, where)
     return value
 
 
-def _string(op: Operator, value: object, where: str) -> None:
+def _string(op: Operator, value: object, where: str) -> str:
     if not isinstance(value, str):
-        raise ValidationError(where, f"{op.value} takes a string, not {value!r}")
+        raise ValidationError(where, f"{op.value} takes a string, not {describe(value)}")
+    value = str.__str__(value)  # a str subclass's own methods do not run past here
     if len(value) > MAX_LABEL:
         raise ValidationError(where, f"{op.value} takes at most {MAX_LABEL} characters")
+    return value
+
+
+def _read_items(value: Iterable[Any], where: str, *, limit: int) -> list[Any]:
+    """Up to ``limit + 1`` items of an iterable (the caller refuses more): an
+    iterable that raises is a ValidationError, and an endless one is not read
+    to its end."""
+    try:
+        return list(itertools.islice(value, limit + 1))
+    except Exception as exc:
+        raise ValidationError(where, f"could not be read ({type(exc).__name__})") from None
+
+
+def _read_mapping(value: Mapping[Any, Any], where: str) -> list[tuple[Any, Any]]:
+    """A mapping's items, read once: a mapping whose own methods raise is a
+    ValidationError, never its exception."""
+    try:
+        return list(itertools.islice(value.items(), MAX_ITEMS + 1))
+    except Exception as exc:
+        raise ValidationError(where, f"could not be read ({type(exc).__name__})") from None
 
 
 def _operator(value: object, where: str) -> Operator:
-    try:
-        return Operator(value)
-    except ValueError:
-        known = " ".join(op.value for op in Operator)
-        raise ValidationError(where, f"unknown operator {value!r} (known: {known})") from None
+    if isinstance(value, Operator):
+        return value
+    if isinstance(value, str):  # every operator is text: nothing else is looked up (hashed)
+        try:
+            return Operator(str.__str__(value))
+        except ValueError:
+            pass
+    known = " ".join(op.value for op in Operator)
+    raise ValidationError(where, f"unknown operator {describe(value)} (known: {known})")
 
 
 @attrs.frozen(slots=True)
@@ -224,10 +252,12 @@ _FLIPS = {
 
 
 def _items(value: Iterable[Expression]) -> tuple[Expression, ...]:
-    items = tuple(value)
+    items = tuple(_read_items(value, "event.filter", limit=MAX_ITEMS))
     for item in items:
         if not isinstance(item, Expression):
-            raise ValidationError("event.filter", f"expected a filter expression, not {item!r}")
+            raise ValidationError(
+                "event.filter", f"expected a filter expression, not {describe(item)}"
+            )
     if len(items) > MAX_ITEMS:
         raise ValidationError("event.filter", f"at most {MAX_ITEMS} operands")
     return items
@@ -289,7 +319,9 @@ class Nor(Expression):
 
 def _one(value: object) -> Expression:
     if not isinstance(value, Expression):
-        raise ValidationError("event.filter", f"expected a filter expression, not {value!r}")
+        raise ValidationError(
+            "event.filter", f"expected a filter expression, not {describe(value)}"
+        )
     return value
 
 
@@ -408,21 +440,29 @@ def _parse(document: object, where: str, depth: int) -> Expression:
     if depth > MAX_DEPTH:
         raise ValidationError(where, f"nested deeper than {MAX_DEPTH} levels")
     if not isinstance(document, Mapping):
-        raise ValidationError(where, f"expected a JSON object, not {document!r}")
-    if not document:
+        raise ValidationError(where, f"expected a JSON object, not {describe(document)}")
+    entries = _read_mapping(document, where)
+    if not entries:
         return And(())  # MongoDB's {} matches everything
+    if len(entries) > MAX_ITEMS:
+        raise ValidationError(where, f"at most {MAX_ITEMS} keys")
     parts: list[Expression] = []
-    for key, value in document.items():
+    for key, value in entries:
+        if not isinstance(key, str):  # no key but text is looked up (hashed) or compared
+            parts.append(_parse_field(_field_name(key, where), value, where, depth))
+            continue
+        key = str.__str__(key)  # a str subclass's own methods do not run past here
         if key in _LOGICAL:
             if not isinstance(value, list):
-                raise ValidationError(where, f"{key} takes a list, not {value!r}")
-            if len(value) > MAX_ITEMS:
+                raise ValidationError(where, f"{key} takes a list, not {describe(value)}")
+            operands = _read_items(value, where, limit=MAX_ITEMS)
+            if len(operands) > MAX_ITEMS:
                 raise ValidationError(where, f"{key} takes at most {MAX_ITEMS} operands")
-            parts.append(_LOGICAL[key](_parse(item, where, depth + 1) for item in value))
+            parts.append(_LOGICAL[key](_parse(item, where, depth + 1) for item in operands))
         elif key == "$not":
             parts.append(Not(_parse(value, where, depth + 1)))
-        elif isinstance(key, str) and key.startswith("$"):
-            raise ValidationError(where, f"unknown operator {key!r}")
+        elif key.startswith("$"):
+            raise ValidationError(where, f"unknown operator {describe(key)}")
         else:
             parts.append(_parse_field(_field_name(key, where), value, where, depth))
     return parts[0] if len(parts) == 1 else And(parts)
@@ -434,11 +474,14 @@ def _parse_field(field: str, value: object, where: str, depth: int) -> Expressio
         raise ValidationError(at, f"nested deeper than {MAX_DEPTH} levels")
     if not isinstance(value, Mapping):
         return Compare(field, Operator.EQ, value)  # MongoDB's shorthand for $eq
-    if not value:
+    entries = _read_mapping(value, at)
+    if not entries:
         raise ValidationError(at, "expected at least one operator")
+    if len(entries) > MAX_ITEMS:
+        raise ValidationError(at, f"at most {MAX_ITEMS} operators")
     parts: list[Expression] = []
-    for key, operand in value.items():
-        if key == "$not":
+    for key, operand in entries:
+        if isinstance(key, str) and str.__str__(key) == "$not":
             parts.append(Not(_parse_field(field, operand, where, depth + 1)))
         else:
             parts.append(Compare(field, _operator(key, at), operand))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from hookwise._values import describe, plain_number, plain_optional_str
 from hookwise.conditions import MetricChange, MetricCondition, MetricThreshold, MetricZScore
 from hookwise.errors import ValidationError
 from hookwise.events import Event, EventType, RunState, check_label
@@ -119,7 +120,9 @@ def _regex_field(name: str, *, optional: bool) -> Any:
             return
         compile_pattern(value, f"event.{name}")
 
-    return attrs.field(default=None if optional else attrs.NOTHING, validator=check)
+    return attrs.field(
+        default=None if optional else attrs.NOTHING, converter=plain_optional_str, validator=check
+    )
 
 
 def _artifact_expression(_i: object, _a: object, value: Expression | None) -> None:
@@ -249,12 +252,16 @@ class OnRemoveCollectionTag(_TagFilter):
 
 def _cooldown(value: Any) -> float:
     if isinstance(value, datetime.timedelta):
-        value = value.total_seconds()
+        value = datetime.timedelta.total_seconds(value)
+    value = plain_number(value)  # a number subclass's own methods never run
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise ValidationError(
             "event.cooldown", "must be a non-negative number of seconds or a timedelta"
         )
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float range
+        raise ValidationError("event.cooldown", "is too large a number of seconds") from None
 
 
 def _optional_regex(field: str) -> Callable[[object, object, Any], None]:
@@ -311,8 +318,12 @@ class OnRunMetric(RunFilter):
     """A metric condition, evaluated on each new value of the metric, per run."""
 
     condition: MetricCondition = attrs.field(validator=_condition)
-    run_name: str | None = attrs.field(default=None, validator=_optional_regex("event.run_name"))
-    user: str | None = attrs.field(default=None, validator=_optional_label)
+    run_name: str | None = attrs.field(
+        default=None, converter=plain_optional_str, validator=_optional_regex("event.run_name")
+    )
+    user: str | None = attrs.field(
+        default=None, converter=plain_optional_str, validator=_optional_label
+    )
     cooldown: float = attrs.field(default=DEFAULT_COOLDOWN, converter=_cooldown)
     run_filter: Expression | None = _filter_field(_run_expression)  # noqa: RUF009
 
@@ -321,12 +332,18 @@ class OnRunMetric(RunFilter):
         return self.condition.event_type
 
 
+def _state(item: object) -> RunState:
+    if not isinstance(item, str):  # every state is text: nothing else is looked up (hashed)
+        raise ValueError(item)
+    return RunState(str.__str__(item))  # a str subclass's own methods never run
+
+
 def _states(value: Iterable[RunState | str] | RunState | str) -> frozenset[RunState]:
     if isinstance(value, (str, RunState)):
         value = (value,)
     try:
-        states = frozenset(RunState(s) for s in value)
-    except (TypeError, ValueError):
+        states = frozenset(_state(s) for s in value)
+    except Exception:  # not iterable, an unknown state, or an iterable that raises
         raise ValidationError(
             "event.states", "must be RUNNING, FINISHED, FAILED (or CRASHED)"
         ) from None
@@ -337,7 +354,7 @@ def _states(value: Iterable[RunState | str] | RunState | str) -> frozenset[RunSt
 
 def _per_state(_i: object, _a: object, value: object) -> None:
     if not isinstance(value, bool):
-        raise ValidationError("event.per_state", f"must be True or False, not {value!r}")
+        raise ValidationError("event.per_state", f"must be True or False, not {describe(value)}")
 
 
 @attrs.frozen(slots=True)
@@ -355,8 +372,12 @@ class OnRunState(RunFilter):
     states: frozenset[RunState] = attrs.field(
         default=frozenset({RunState.FAILED}), converter=_states
     )
-    run_name: str | None = attrs.field(default=None, validator=_optional_regex("event.run_name"))
-    user: str | None = attrs.field(default=None, validator=_optional_label)
+    run_name: str | None = attrs.field(
+        default=None, converter=plain_optional_str, validator=_optional_regex("event.run_name")
+    )
+    user: str | None = attrs.field(
+        default=None, converter=plain_optional_str, validator=_optional_label
+    )
     cooldown: float = attrs.field(default=DEFAULT_COOLDOWN, converter=_cooldown)
     run_filter: Expression | None = _filter_field(_run_expression)  # noqa: RUF009
     per_state: bool = attrs.field(

@@ -10,12 +10,14 @@ An automation's scope and event filter have modules of their own
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 from collections.abc import Iterable
 from typing import Any, TypeAlias
 
 import attrs
 
+from hookwise._values import describe, plain_optional_str, plain_str
 from hookwise.errors import ValidationError
 from hookwise.events import check_name
 from hookwise.filters import Filter
@@ -56,11 +58,14 @@ def _team(_instance: object, _attribute: object, value: Any) -> None:
 def _flag(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     # "false" is truthy: it would switch on what was meant off (and storages refuse to read it back)
     if not isinstance(value, bool):
-        raise ValidationError(attribute.name, f"must be True or False, not {value!r}")
+        raise ValidationError(attribute.name, f"must be True or False, not {describe(value)}")
 
 
 def check_secret_name(field: str, value: object) -> str:
-    if not isinstance(value, str) or not SECRET_NAME.match(value):
+    if not isinstance(value, str):
+        raise ValidationError(field, "must match [A-Za-z_][A-Za-z0-9_]*")
+    value = str.__str__(value)  # a str subclass's own methods do not run past here
+    if not SECRET_NAME.match(value):
         raise ValidationError(field, "must match [A-Za-z_][A-Za-z0-9_]*")
     if len(value) > MAX_SECRET_NAME:
         raise ValidationError(field, f"must be at most {MAX_SECRET_NAME} characters")
@@ -68,7 +73,7 @@ def check_secret_name(field: str, value: object) -> str:
 
 
 def _secret_name(_instance: object, _attribute: object, value: Any) -> None:
-    check_secret_name("name", value)
+    value = check_secret_name("name", value)
     if value in RESERVED_SECRET_NAMES:
         raise ValidationError("name", f"{value!r} is a payload variable; pick another name")
 
@@ -84,13 +89,16 @@ def _optional_secret_name(
 class Secret:
     """A team secret. The value is write-only: hookwise never hands it back."""
 
-    team: str = attrs.field(validator=_team)
-    name: str = attrs.field(validator=_secret_name)
-    value: str = attrs.field(repr=False)
+    team: str = attrs.field(converter=plain_str, validator=_team)
+    name: str = attrs.field(converter=plain_str, validator=_secret_name)
+    value: str = attrs.field(converter=plain_str, repr=False)
 
     @value.validator
     def _check_value(self, _attribute: object, value: object) -> None:
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str):
+            raise ValidationError("value", "must be a non-empty string")
+        value = str.__str__(value)
+        if not value:
             raise ValidationError("value", "must be a non-empty string")
         if len(value) > MAX_SECRET_VALUE:
             raise ValidationError("value", f"must be at most {MAX_SECRET_VALUE} characters")
@@ -101,6 +109,8 @@ class Secret:
 
 
 def check_webhook_name(field: str, value: object) -> str:
+    if isinstance(value, str):
+        value = str.__str__(value)  # a str subclass's own methods do not run past here
     if not isinstance(value, str) or not WEBHOOK_NAME.match(value):
         raise ValidationError(
             field, "must be letters, digits, '_' or '-', words separated by single spaces"
@@ -110,12 +120,26 @@ def check_webhook_name(field: str, value: object) -> str:
     return value
 
 
+MAX_SCHEMES = 64  # entries read from ``signing=``: an endless iterable is refused, not read
+
+
+def _scheme(item: object) -> Scheme:
+    if not isinstance(item, str):  # every scheme is text: nothing else is looked up (hashed)
+        raise ValueError(item)
+    return Scheme(str.__str__(item))
+
+
 def _schemes(value: Iterable[Scheme | str]) -> tuple[Scheme, ...]:
     if isinstance(value, (str, Scheme)):
         value = (value,)
     try:
-        return tuple(dict.fromkeys(Scheme(item) for item in value))
-    except (TypeError, ValueError):
+        items = list(itertools.islice(value, MAX_SCHEMES + 1))
+        if len(items) > MAX_SCHEMES:
+            raise ValidationError("signing", f"must list at most {MAX_SCHEMES} schemes")
+        return tuple(dict.fromkeys(_scheme(item) for item in items))
+    except ValidationError:
+        raise
+    except Exception:  # not iterable, an unknown scheme, or an iterable that raises
         choices = ", ".join(s.value for s in Scheme)
         raise ValidationError("signing", f"each scheme must be one of {choices}") from None
 
@@ -124,18 +148,29 @@ def _schemes(value: Iterable[Scheme | str]) -> tuple[Scheme, ...]:
 class Webhook:
     """Where to POST, and which team secrets authenticate and sign the request."""
 
-    team: str = attrs.field(validator=_team)
-    name: str = attrs.field(validator=lambda _i, _a, v: check_webhook_name("name", v))
-    url: str = attrs.field()
-    access_token: str | None = attrs.field(default=None, validator=_optional_secret_name)
-    secret: str | None = attrs.field(default=None, validator=_optional_secret_name)
+    team: str = attrs.field(converter=plain_str, validator=_team)
+    name: str = attrs.field(
+        converter=plain_str, validator=lambda _i, _a, v: check_webhook_name("name", v)
+    )
+    url: str = attrs.field(converter=plain_str)
+    access_token: str | None = attrs.field(
+        default=None, converter=plain_optional_str, validator=_optional_secret_name
+    )
+    secret: str | None = attrs.field(
+        default=None, converter=plain_optional_str, validator=_optional_secret_name
+    )
     signing: tuple[Scheme, ...] = attrs.field(default=DEFAULT_SCHEMES, converter=_schemes)
     enabled: bool = attrs.field(default=True, validator=_flag)
-    disabled_reason: str | None = attrs.field(default=None, kw_only=True)
+    disabled_reason: str | None = attrs.field(
+        default=None, kw_only=True, converter=plain_optional_str
+    )
 
     @url.validator
     def _check_url(self, _attribute: object, value: object) -> None:
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str):
+            raise ValidationError("url", "must be a non-empty string")
+        value = str.__str__(value)
+        if not value:
             raise ValidationError("url", "must be a non-empty string")
         if len(value) > MAX_URL:
             raise ValidationError("url", f"must be at most {MAX_URL} characters")
@@ -188,6 +223,11 @@ def check_access_token(name: str, token: str) -> None:
 # -- actions ----------------------------------------------------------------
 
 
+def _optional_team(_instance: object, _attribute: object, value: Any) -> None:
+    if value is not None:
+        check_name("action.team", value)
+
+
 def _template(value: object) -> Template:
     if isinstance(value, Template):
         return value
@@ -203,9 +243,13 @@ class SendWebhook:
     may not name another team.
     """
 
-    webhook: str = attrs.field(validator=lambda _i, _a, v: check_webhook_name("action.webhook", v))
+    webhook: str = attrs.field(
+        converter=plain_str, validator=lambda _i, _a, v: check_webhook_name("action.webhook", v)
+    )
     payload: Template = attrs.field(default=None, converter=_template)
-    team: str | None = None
+    team: str | None = attrs.field(
+        default=None, converter=plain_optional_str, validator=_optional_team
+    )
 
 
 @attrs.frozen(slots=True)
@@ -228,14 +272,20 @@ MAX_NOTIFICATION_TEXT = 3000  # Slack's limit for a section's text
 
 
 def _severity(value: object) -> Severity:
+    if isinstance(value, Severity):
+        return value
     try:
-        return Severity(value)
+        if not isinstance(value, str):  # every severity is text: nothing else is looked up
+            raise ValueError(value)
+        return Severity(str.__str__(value))
     except ValueError:
         raise ValidationError("action.severity", "must be INFO, WARN or ERROR") from None
 
 
 def _notification_text(field: str, *, required: bool) -> Any:
     def check(_instance: object, _attribute: object, value: object) -> None:
+        if isinstance(value, str):
+            value = str.__str__(value)  # a str subclass's own methods do not run past here
         if not isinstance(value, str) or (required and not value.strip()):
             wanted = "a non-empty string" if required else "a string"
             raise ValidationError(field, f"must be {wanted}")
@@ -256,10 +306,16 @@ class SendNotification:
     Slack checks nothing but the URL, which the history never shows.
     """
 
-    secret: str = attrs.field(validator=lambda _i, _a, v: check_secret_name("action.secret", v))
-    title: str = attrs.field(validator=_notification_text("action.title", required=True))
+    secret: str = attrs.field(
+        converter=plain_str, validator=lambda _i, _a, v: check_secret_name("action.secret", v)
+    )
+    title: str = attrs.field(
+        converter=plain_str, validator=_notification_text("action.title", required=True)
+    )
     message: str = attrs.field(
-        default="", validator=_notification_text("action.message", required=False)
+        default="",
+        converter=plain_str,
+        validator=_notification_text("action.message", required=False),
     )
     severity: Severity = attrs.field(default=Severity.INFO, converter=_severity)
     payload: Template = attrs.field(init=False, repr=False, eq=False)
@@ -308,6 +364,8 @@ Action: TypeAlias = SendWebhook | SendNotification | DoNothing
 
 
 def _automation_name(_instance: object, _attribute: object, value: Any) -> None:
+    if isinstance(value, str):
+        value = str.__str__(value)  # a str subclass's own methods do not run past here
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("name", "must be a non-empty string")
     if len(value) > MAX_AUTOMATION_NAME:
@@ -320,11 +378,11 @@ def _automation_name(_instance: object, _attribute: object, value: Any) -> None:
 class Automation:
     """When ``event`` happens inside ``scope``, run ``action``."""
 
-    name: str = attrs.field(validator=_automation_name)
+    name: str = attrs.field(converter=plain_str, validator=_automation_name)
     scope: Scope = attrs.field()
     event: Filter = attrs.field()
     action: Action = attrs.field()
-    description: str = attrs.field(default="")
+    description: str = attrs.field(default="", converter=plain_str)
     enabled: bool = attrs.field(default=True, validator=_flag)
 
     @scope.validator
@@ -338,7 +396,8 @@ class Automation:
     def _check_event(self, _attribute: object, value: object) -> None:
         if not isinstance(value, Filter):
             raise ValidationError(
-                "event", f"must be an event filter such as OnLinkArtifact, not {value!r}"
+                "event",
+                f"must be an event filter such as OnLinkArtifact, not {type(value).__name__}",
             )
         if self.scope.kind not in value.scopes:
             kinds = " or ".join(sorted(k.value for k in value.scopes))
@@ -348,7 +407,8 @@ class Automation:
     def _check_action(self, _attribute: object, value: object) -> None:
         if not isinstance(value, (SendWebhook, SendNotification, DoNothing)):
             raise ValidationError(
-                "action", f"must be SendWebhook, SendNotification or DoNothing, not {value!r}"
+                "action",
+                f"must be SendWebhook, SendNotification or DoNothing, not {type(value).__name__}",
             )
         if isinstance(value, SendWebhook) and value.team not in (None, self.scope.entity):
             raise ValidationError(
@@ -357,6 +417,8 @@ class Automation:
 
     @description.validator
     def _check_description(self, _attribute: object, value: object) -> None:
+        if isinstance(value, str):
+            value = str.__str__(value)  # a str subclass's own methods do not run past here
         if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
             raise ValidationError(
                 "description", f"must be a string of at most {MAX_DESCRIPTION} characters"

@@ -42,6 +42,7 @@ def compile_pattern(pattern: object, field: str) -> re.Pattern[str]:
     """Compile a user's regex or raise a ValidationError naming ``field``."""
     if not isinstance(pattern, str):
         raise ValidationError(field, f"must be a regex string, not {type(pattern).__name__}")
+    pattern = str.__str__(pattern)  # a str subclass's own methods do not run past here
     if len(pattern) > MAX_PATTERN:
         raise ValidationError(field, f"regex is longer than {MAX_PATTERN} characters")
     try:
@@ -49,6 +50,8 @@ def compile_pattern(pattern: object, field: str) -> re.Pattern[str]:
         tree = sre_parse.parse(pattern)
     except re.error as exc:
         raise ValidationError(field, f"invalid regex: {exc}") from None
+    except (OverflowError, RecursionError) as exc:  # a{99999999999}: a count beyond re's
+        raise ValidationError(field, f"invalid regex ({type(exc).__name__})") from None
     if _backtracks(list(tree.data), inside_repeat=False):
         raise ValidationError(
             field,

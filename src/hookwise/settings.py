@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from collections.abc import Callable
 from typing import Any
@@ -77,12 +79,24 @@ def _instance(cls: type, field: str) -> Callable[[Any, Any, Any], None]:
     return check
 
 
-def _callable(field: str) -> Callable[[Any, Any, Any], None]:
-    def check(_instance: object, _attribute: object, value: object) -> None:
-        if not callable(value):
-            raise ValidationError(field, "must be callable, returning the time in seconds")
-
-    return check
+def _clock(_instance: object, _attribute: object, value: object) -> None:
+    """Callable, and read once here: a clock that returns no number (``print``,
+    ``object``) would otherwise break the dispatcher later, far from its cause."""
+    if not callable(value):
+        raise ValidationError("clock", "must be callable, returning the time in seconds")
+    try:
+        now = value()
+        ok = (
+            isinstance(now, numbers.Real)
+            and not isinstance(now, bool)
+            and math.isfinite(float(now))
+        )
+    except Exception as exc:
+        raise ValidationError("clock", f"raised {type(exc).__name__} when read") from None
+    if not ok:
+        raise ValidationError(
+            "clock", f"must return the time in seconds as a number, not {type(now).__name__}"
+        )
 
 
 def _bool(field: str) -> Callable[[Any, Any, Any], None]:
@@ -127,7 +141,7 @@ class Settings:
     concurrency: int = attrs.field(default=4, validator=_between(1, MAX_CONCURRENCY, integer=True))
     poll_interval: float = attrs.field(default=1.0, validator=_between(0.0, MAX_SECONDS))
     refresh_interval: float = attrs.field(default=1.0, validator=_between(0.0, MAX_SECONDS))
-    clock: Callable[[], float] = attrs.field(default=time.time, validator=_callable("clock"))
+    clock: Callable[[], float] = attrs.field(default=time.time, validator=_clock)
     worker: bool = attrs.field(default=True, validator=_bool("worker"))
 
     @classmethod

@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 
 from hookwise.crypto import SecretKey, check_key_ids, key_id_of
-from hookwise.errors import AlreadyExistsError, HookwiseError, NotFoundError
+from hookwise.errors import AlreadyExistsError, HookwiseError, NotFoundError, ValidationError
 from hookwise.model import Automation, SendWebhook, Webhook
 from hookwise.storage.codec import (
     automation_from_json,
@@ -228,6 +228,28 @@ def _attempt(row: Sequence[Any]) -> Attempt:
     return Attempt(*row)
 
 
+_OPEN_ERRORS = (sqlite3.Error, ValueError, UnicodeError, OSError)
+
+
+def _check_path(path: object) -> str:
+    """The database path as a plain str: a str or an ``os.PathLike`` giving one."""
+    if not isinstance(path, str):
+        if not isinstance(path, os.PathLike):
+            raise ValidationError("path", f"must be a str or a path, not {type(path).__name__}")
+        try:
+            path = os.fspath(path)
+        except Exception as exc:
+            raise ValidationError("path", f"could not be read ({type(exc).__name__})") from None
+        if not isinstance(path, str):
+            raise ValidationError("path", f"must name a str path, not {type(path).__name__}")
+    return str.__str__(path)  # a str subclass's own methods do not run past here
+
+
+def _cannot_open(exc: BaseException) -> ValidationError:
+    # the message is SQLite's, or the codec's or OS's (these may name the path)
+    return ValidationError("path", f"cannot open the database ({type(exc).__name__}: {exc})")
+
+
 class SQLiteStorage:
     """Secrets, webhooks, automations and the outbox in one SQLite file.
 
@@ -239,12 +261,21 @@ class SQLiteStorage:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, key: SecretKey | None = None) -> None:
-        self._path = os.fspath(path)
+        self._path = _check_path(path)
+        if key is not None and not isinstance(key, SecretKey):
+            raise ValidationError("key", f"must be a SecretKey or None, not {type(key).__name__}")
         self.key = key if key is not None else SecretKey.from_env()
         """Kept for ``Admin`` and the dispatchers to seal with when they are given none."""
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         try:
+            self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        except _OPEN_ERRORS as exc:
+            raise _cannot_open(exc) from None
+        try:
+            try:  # the first statement: where SQLite finds a folder or a file that is no database
+                self._conn.execute("PRAGMA busy_timeout = 5000")
+            except _OPEN_ERRORS as exc:
+                raise _cannot_open(exc) from None
             self._configure()
             self.check_key(self.key)
         except BaseException:
@@ -253,7 +284,6 @@ class SQLiteStorage:
 
     def _configure(self) -> None:
         conn = self._conn
-        conn.execute("PRAGMA busy_timeout = 5000")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
