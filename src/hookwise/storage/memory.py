@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -26,6 +28,11 @@ __all__ = ["MemoryStorage"]
 
 _T = TypeVar("_T")
 _Key = tuple[str, str]
+# A due-index entry: (next_attempt_at, created_at, enqueue order, version, id).
+# The enqueue order breaks ties as the stable sort over insertion order did;
+# the version is unique, so an entry is live only while it is the delivery's
+# current one in ``_due_version``.
+_DueEntry = tuple[float, float, int, int, str]
 
 
 class MemoryStorage:
@@ -50,6 +57,15 @@ class MemoryStorage:
         self._fired: dict[tuple[str, str], float] = {}
         self._windows: dict[str, dict[str, RunWindow]] = {}
         self._key_ids: set[str] = set()
+        # The due index: every delivery with a ``next_attempt_at`` has one
+        # live entry in ``_due_heap``; stale entries (moved or finished
+        # deliveries) are dropped when they reach the top, or all at once
+        # when they outnumber the live ones. So ``claim`` and ``outstanding``
+        # cost what is outstanding, not the whole history.
+        self._due_heap: list[_DueEntry] = []
+        self._due_version: dict[str, int] = {}
+        self._order: dict[str, int] = {}
+        self._counter = itertools.count()
 
     def __repr__(self) -> str:
         automations, deliveries = len(self._automations), len(self._deliveries)
@@ -147,10 +163,12 @@ class MemoryStorage:
 
     def enqueue(self, entries: Sequence[OutboxEntry]) -> list[Delivery]:
         with self._lock:
-            ids = [entry.delivery.id for entry in entries]
-            for delivery_id in ids:
-                if delivery_id in self._deliveries or ids.count(delivery_id) > 1:
+            seen: set[str] = set()
+            for entry in entries:
+                delivery_id = entry.delivery.id
+                if delivery_id in self._deliveries or delivery_id in seen:
                     raise AlreadyExistsError("delivery", delivery_id)
+                seen.add(delivery_id)
             stored = []
             for entry in entries:
                 cooldown, delivery = entry.cooldown, entry.delivery
@@ -159,26 +177,64 @@ class MemoryStorage:
                     if last is not None and last > cooldown.since:
                         continue
                     self._fired[(cooldown.automation, cooldown.run)] = cooldown.at
-                self._deliveries[delivery.id] = delivery
+                self._order[delivery.id] = next(self._counter)
+                self._put(delivery)
                 self._bodies[delivery.id] = entry.sealed_body
                 self._note(entry.sealed_body)
                 self._attempts[delivery.id] = []
                 stored.append(delivery)
             return stored
 
+    def _put(self, delivery: Delivery) -> None:
+        """Store ``delivery`` and keep the due index in step with it.
+
+        Every write of a delivery goes through here (the lock held).
+        """
+        delivery_id = delivery.id
+        self._deliveries[delivery_id] = delivery
+        if delivery.next_attempt_at is None:
+            self._due_version.pop(delivery_id, None)
+        else:
+            version = next(self._counter)
+            self._due_version[delivery_id] = version
+            order = self._order[delivery_id]
+            entry = (delivery.next_attempt_at, delivery.created_at, order, version, delivery_id)
+            heapq.heappush(self._due_heap, entry)
+            if len(self._due_heap) > 2 * len(self._due_version) + 64:
+                self._compact()
+
+    def _compact(self) -> None:
+        """Drop every stale entry from the due index."""
+        live = self._due_version
+        self._due_heap = [e for e in self._due_heap if live.get(e[4]) == e[3]]
+        heapq.heapify(self._due_heap)
+
+    def _due_top(self) -> _DueEntry | None:
+        """The earliest live entry of the due index, dropping stale ones above it."""
+        heap, live = self._due_heap, self._due_version
+        while heap:
+            top = heap[0]
+            if live.get(top[4]) == top[3]:
+                return top
+            heapq.heappop(heap)
+        return None
+
     def claim(self, now: float, *, limit: int, lease: float) -> list[Claim]:
         with self._lock:
-            due = [
-                d
-                for d in self._deliveries.values()
-                if d.next_attempt_at is not None and d.next_attempt_at <= now
-            ]
-            due.sort(key=lambda d: (d.next_attempt_at, d.created_at))
+            due: list[Delivery] = []
+            while len(due) < limit:
+                top = self._due_top()
+                if top is None or not top[0] <= now:
+                    break
+                heapq.heappop(self._due_heap)
+                # Out of the index until re-put below with its lease.
+                del self._due_version[top[4]]
+                due.append(self._deliveries[top[4]])
             claims = []
-            for delivery in due[: max(limit, 0)]:
+            for delivery in due:
                 token = uuid.uuid4().hex
                 self._leases[delivery.id] = token
-                self._deliveries[delivery.id] = attrs.evolve(delivery, next_attempt_at=now + lease)
+                self._put(attrs.evolve(delivery, next_attempt_at=now + lease))
                 claims.append(Claim(delivery, self._bodies[delivery.id], token, now + lease))
             return claims
 
@@ -197,16 +253,18 @@ class MemoryStorage:
                 return False
             del self._leases[delivery_id]
             self._attempts[delivery_id].append(attempt)
-            self._deliveries[delivery_id] = attrs.evolve(
-                self._deliveries[delivery_id],
-                status=status,
-                attempts=attempt.number,
-                next_attempt_at=next_attempt_at,
-                url=attempt.url,
-                response_status=attempt.response_status,
-                response_body=attempt.response_body,
-                error=attempt.error,
-                finished_at=finished_at,
+            self._put(
+                attrs.evolve(
+                    self._deliveries[delivery_id],
+                    status=status,
+                    attempts=attempt.number,
+                    next_attempt_at=next_attempt_at,
+                    url=attempt.url,
+                    response_status=attempt.response_status,
+                    response_body=attempt.response_body,
+                    error=attempt.error,
+                    finished_at=finished_at,
+                )
             )
             return True
 
@@ -219,14 +277,13 @@ class MemoryStorage:
             updated = attrs.evolve(
                 current, status=DeliveryStatus.PENDING, next_attempt_at=now, finished_at=None
             )
-            self._deliveries[delivery_id] = updated
+            self._put(updated)
             return updated
 
     def outstanding(self) -> tuple[int, float | None]:
         with self._lock:
-            due = [d.next_attempt_at for d in self._deliveries.values()]
-        times = [t for t in due if t is not None]
-        return len(times), min(times, default=None)
+            top = self._due_top()
+            return len(self._due_version), None if top is None else top[0]
 
     # -- the history -----------------------------------------------------
 
