@@ -8,13 +8,29 @@ default transport (:mod:`hookwise.transport`) resolves the host once, checks
 every address and connects to exactly a checked one. A transport passed in
 (tests pass ``httpx.MockTransport``) never connects through that guard, so
 for it the host is resolved and checked before the request instead.
-Redirects are not followed, no proxy comes from the environment, and at most
-``RESPONSE_BYTES`` of an answer are read.
+Redirects are not followed and no proxy comes from the environment.
+
+A receiver may be hostile, so every attempt is bounded:
+
+- bytes: we ask for ``Accept-Encoding: identity`` and read the raw stream,
+  at most ``RESPONSE_BYTES`` of it on the wire. If the receiver compresses
+  anyway (gzip, deflate), we decode those bytes ourselves with a bounded
+  decompressor that stops at ``RESPONSE_BYTES`` of output, so neither a huge
+  body nor a gzip bomb (nested or not) costs more than a few times
+  ``RESPONSE_BYTES`` of memory. An encoding we do not decode (br, zstd, an
+  unknown one) keeps its raw bytes behind a marker saying so.
+- time: each attempt has a deadline of ``timeout`` seconds from its start
+  (connect + send + receive), not only a timeout per read that a receiver
+  trickling one byte at a time keeps restarting. Past it, the attempt's
+  result is a :class:`TimeoutError`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+import zlib
+from collections.abc import Mapping
 from typing import Protocol
 
 import httpx
@@ -55,13 +71,76 @@ def _resolve(network: NetworkPolicy, host: str, port: int) -> None:
 
 
 def _httpx_request(url: ParsedURL, request: OutgoingRequest) -> httpx.Request:
-    return httpx.Request(
-        request.method, url.parsed, headers=dict(request.headers), content=request.body
-    )
+    headers = dict(request.headers)
+    if not any(name.lower() == "accept-encoding" for name in headers):
+        # Ask for the body as it is: decompressing is where a small answer
+        # turns into gigabytes. A receiver may still compress (see _decoded).
+        headers["Accept-Encoding"] = "identity"
+    return httpx.Request(request.method, url.parsed, headers=headers, content=request.body)
 
 
-def _response(response: httpx.Response, body: bytearray) -> RawResponse:
-    return RawResponse(response.status_code, dict(response.headers.items()), bytes(body))
+NOT_DECODED = b"[hookwise: body not decoded, Content-Encoding: %s]\n"
+_ZLIB_ENCODINGS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": 0}
+
+
+def _inflate(data: bytes, encoding: str) -> bytes:
+    """At most ``RESPONSE_BYTES`` of ``data`` decompressed; a truncated stream
+    gives what it holds. Raises ``zlib.error`` on data that is not ``encoding``."""
+    wbits = _ZLIB_ENCODINGS[encoding]
+    if wbits == 0:  # deflate: zlib-wrapped as the RFC says, or raw as some servers send
+        try:
+            return zlib.decompressobj(zlib.MAX_WBITS).decompress(data, RESPONSE_BYTES)
+        except zlib.error:
+            wbits = -zlib.MAX_WBITS
+    # max_length bounds the output whatever the ratio; the rest stays unread.
+    return zlib.decompressobj(wbits).decompress(data, RESPONSE_BYTES)
+
+
+def _decoded(headers: Mapping[str, str], raw: bytes) -> bytes:
+    """The body as the receiver meant it, at most ``RESPONSE_BYTES``: ``raw``
+    (at most ``RESPONSE_BYTES`` read off the wire) undone of each
+    Content-Encoding, last applied first. Each step is bounded, so a nested
+    bomb (``gzip, gzip``) stays bounded too. An encoding we cannot undo, or
+    data that is not what its header says, keeps the raw bytes, marked."""
+    header = ",".join(v for k, v in headers.items() if k.lower() == "content-encoding")
+    encodings = [e.strip().lower() for e in header.split(",") if e.strip()]
+    encodings = [e for e in encodings if e != "identity"]
+    if not encodings:
+        return raw
+    if all(e in _ZLIB_ENCODINGS for e in encodings):
+        data = raw
+        try:
+            for encoding in reversed(encodings):
+                data = _inflate(data, encoding)
+        except zlib.error:
+            pass
+        else:
+            return data
+    marker = NOT_DECODED % ", ".join(encodings).encode("ascii", "replace")[:200]
+    return (marker + raw)[:RESPONSE_BYTES]
+
+
+def _deadline_error(timeout: float) -> TimeoutError:
+    return TimeoutError(f"the receiver took longer than {timeout:g} s")
+
+
+def _take(data: bytearray, chunk: bytes) -> bool:
+    """Add a raw chunk, up to ``RESPONSE_BYTES`` in all; True once full."""
+    data += chunk[: RESPONSE_BYTES - len(data)]
+    return len(data) >= RESPONSE_BYTES
+
+
+def _response(response: httpx.Response, raw: bytearray) -> RawResponse:
+    headers = dict(response.headers.items())
+    return RawResponse(response.status_code, headers, _decoded(headers, bytes(raw)))
+
+
+def _preloaded(response: httpx.Response) -> RawResponse:
+    """A response whose body is already in memory, decoded by httpx: what a
+    transport of the caller's (``httpx.MockTransport``) answers with
+    ``content=``. Nothing comes off the wire for it."""
+    body = response.content[:RESPONSE_BYTES]
+    return RawResponse(response.status_code, dict(response.headers.items()), body)
 
 
 class HttpxSender:
@@ -75,6 +154,7 @@ class HttpxSender:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._network = network
+        self._timeout = timeout
         # A transport of the caller's does not connect through the guard: check first.
         self._precheck = transport is not None
         if transport is None:
@@ -82,17 +162,28 @@ class HttpxSender:
         self._client = httpx.Client(transport=transport, **_options(timeout))  # type: ignore[arg-type]
 
     def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
+        # The deadline is checked between steps and between chunks of the
+        # body. Limit: while httpx waits for the status line and headers, only
+        # its per-read timeout applies, and a receiver trickling header bytes
+        # restarts it with each one; a blocking socket read cannot be cut
+        # from here without another thread. The body read is cut at the
+        # deadline (AsyncHttpxSender cuts both).
+        deadline = time.monotonic() + self._timeout
         try:
             url = parse_url(request.url)  # as the policy read it
             if self._precheck:
                 _resolve(self._network, url.host, url.effective_port)
             response = self._client.send(_httpx_request(url, request), stream=True)
             try:
+                if response.is_stream_consumed:
+                    return _preloaded(response)
                 data = bytearray()
-                for chunk in response.iter_bytes():
-                    data += chunk
-                    if len(data) >= RESPONSE_BYTES:
+                for chunk in response.iter_raw():  # as sent: decoded, bounded, in _response
+                    if time.monotonic() > deadline:
+                        return _deadline_error(self._timeout)
+                    if _take(data, chunk):
                         break
+                # a body that ended is the answer, even if it ended late
                 return _response(response, data)
             finally:
                 response.close()
@@ -115,6 +206,7 @@ class AsyncHttpxSender:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._network = network
+        self._timeout = timeout
         # A transport of the caller's does not connect through the guard: check first.
         self._precheck = transport is not None
         if transport is None:
@@ -122,6 +214,16 @@ class AsyncHttpxSender:
         self._client = httpx.AsyncClient(transport=transport, **_options(timeout))  # type: ignore[arg-type]
 
     async def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
+        # One deadline for the whole attempt (lookup, connect, send, headers,
+        # body): a receiver trickling bytes anywhere is cut when it passes.
+        try:
+            return await asyncio.wait_for(self._attempt(request), self._timeout)
+        except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11 on
+            return _deadline_error(self._timeout)
+        except Exception as exc:  # any failure to get an answer is this attempt's result
+            return exc
+
+    async def _attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
         try:
             url = parse_url(request.url)  # as the policy read it
             if self._precheck and self._network.resolve_without_dns(url.host) is None:
@@ -129,10 +231,11 @@ class AsyncHttpxSender:
                 await asyncio.to_thread(_resolve, self._network, url.host, url.effective_port)
             response = await self._client.send(_httpx_request(url, request), stream=True)
             try:
+                if response.is_stream_consumed:
+                    return _preloaded(response)
                 data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) >= RESPONSE_BYTES:
+                async for chunk in response.aiter_raw():  # as sent: decoded, bounded, in _response
+                    if _take(data, chunk):
                         break
                 return _response(response, data)
             finally:
