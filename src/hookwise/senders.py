@@ -64,12 +64,6 @@ def _options(timeout: float) -> dict[str, object]:
     return {"timeout": timeout, "follow_redirects": False, "trust_env": False}
 
 
-def _resolve(network: NetworkPolicy, host: str, port: int) -> None:
-    """The pre-check for a transport passed in: every address ``host``
-    resolves to must be allowed (see :func:`hookwise.transport.checked_addresses`)."""
-    checked_addresses(network, host, port)
-
-
 def _httpx_request(url: ParsedURL, request: OutgoingRequest) -> httpx.Request:
     headers = dict(request.headers)
     if not any(name.lower() == "accept-encoding" for name in headers):
@@ -172,7 +166,7 @@ class HttpxSender:
         try:
             url = parse_url(request.url)  # as the policy read it
             if self._precheck:
-                _resolve(self._network, url.host, url.effective_port)
+                checked_addresses(self._network, url.host, url.effective_port)
             response = self._client.send(_httpx_request(url, request), stream=True)
             try:
                 if response.is_stream_consumed:
@@ -228,7 +222,9 @@ class AsyncHttpxSender:
             url = parse_url(request.url)  # as the policy read it
             if self._precheck and self._network.resolve_without_dns(url.host) is None:
                 # a lookup: off the loop
-                await asyncio.to_thread(_resolve, self._network, url.host, url.effective_port)
+                await asyncio.to_thread(
+                    checked_addresses, self._network, url.host, url.effective_port
+                )
             response = await self._client.send(_httpx_request(url, request), stream=True)
             try:
                 if response.is_stream_consumed:
