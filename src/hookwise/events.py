@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from hookwise._values import plain_str
 from hookwise.errors import ValidationError
 
 __all__ = ["Event", "EventType", "Run", "RunState"]
@@ -114,13 +115,8 @@ def check_label(field: str, value: object) -> str:
     return value
 
 
-def _plain(value: object) -> object:
-    """A str subclass as a plain str (its own methods never run later); else as given."""
-    return str.__str__(value) if isinstance(value, str) else value
-
-
 def _name(field: str) -> Any:
-    return attrs.field(converter=_plain, validator=lambda _i, _a, v: check_name(field, v))
+    return attrs.field(converter=plain_str, validator=lambda _i, _a, v: check_name(field, v))
 
 
 @attrs.frozen(slots=True)
@@ -131,10 +127,10 @@ class Run:
     project: str = _name("project")
     id: str = _name("run.id")
     name: str = attrs.field(
-        default="", converter=_plain, validator=lambda _i, _a, v: check_label("run.name", v)
+        default="", converter=plain_str, validator=lambda _i, _a, v: check_label("run.name", v)
     )
     user: str = attrs.field(
-        default="", converter=_plain, validator=lambda _i, _a, v: check_label("run.user", v)
+        default="", converter=plain_str, validator=lambda _i, _a, v: check_label("run.user", v)
     )
     # what identifies a run to the evaluators, built once: the hot path reuses it
     key: tuple[str, str, str] = attrs.field(init=False, eq=False, repr=False)

@@ -11,10 +11,10 @@ import email.utils
 import enum
 import random
 from collections.abc import Callable
-from typing import Any
 
 import attrs
 
+from hookwise._values import plain_number
 from hookwise.errors import ValidationError
 
 __all__ = ["Outcome", "RetryPolicy", "classify", "parse_retry_after"]
@@ -69,23 +69,11 @@ def _positive(_instance: object, attribute: attrs.Attribute[float], value: float
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
-        or not 0 < _plain_number(value) <= MAX_SECONDS
+        or not 0 < plain_number(value) <= MAX_SECONDS
     ):
         raise ValidationError(
             f"retry.{attribute.name}", f"must be a positive number, at most {MAX_SECONDS:g}"
         )
-
-
-def _plain_number(value: float) -> float:
-    """An int or float subclass as the plain number (its own methods never run)."""
-    return int.__int__(value) if isinstance(value, int) else float.__float__(value)
-
-
-def _plain(value: Any) -> Any:
-    """Numbers as plain ints and floats (bools stay, for the validators to refuse)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _plain_number(value)
-    return value
 
 
 def _is_bool(_instance: object, attribute: attrs.Attribute[bool], value: object) -> None:
@@ -104,12 +92,16 @@ class RetryPolicy:
     ``max_age`` (3 days) also bounds redeliveries and raised ``max_attempts``.
     """
 
-    max_attempts: int = attrs.field(default=8, converter=_plain)
-    base_delay: float = attrs.field(default=5.0, converter=_plain, validator=_positive)
-    factor: float = attrs.field(default=6.0, converter=_plain, validator=_positive)
-    max_delay: float = attrs.field(default=10 * 3600.0, converter=_plain, validator=_positive)
-    max_age: float = attrs.field(default=3 * 24 * 3600.0, converter=_plain, validator=_positive)
-    max_retry_after: float = attrs.field(default=3600.0, converter=_plain, validator=_positive)
+    max_attempts: int = attrs.field(default=8, converter=plain_number)
+    base_delay: float = attrs.field(default=5.0, converter=plain_number, validator=_positive)
+    factor: float = attrs.field(default=6.0, converter=plain_number, validator=_positive)
+    max_delay: float = attrs.field(default=10 * 3600.0, converter=plain_number, validator=_positive)
+    max_age: float = attrs.field(
+        default=3 * 24 * 3600.0, converter=plain_number, validator=_positive
+    )
+    max_retry_after: float = attrs.field(
+        default=3600.0, converter=plain_number, validator=_positive
+    )
     jitter: bool = attrs.field(default=True, validator=_is_bool)
 
     @max_attempts.validator

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 from typing_extensions import TypedDict
 
+from hookwise._values import plain_number
 from hookwise.crypto import SecretKey
 from hookwise.errors import ValidationError
 from hookwise.network import NetworkPolicy
@@ -52,23 +53,11 @@ def _between(
         if (
             isinstance(value, bool)
             or not isinstance(value, kinds)
-            or not least <= _plain_number(value) <= most
+            or not least <= plain_number(value) <= most
         ):
             raise ValidationError(attribute.name, f"must be {kind} from {least:g} to {most:g}")
 
     return check
-
-
-def _plain_number(value: float) -> float:
-    """An int or float subclass as the plain number (its own methods never run)."""
-    return int.__int__(value) if isinstance(value, int) else float.__float__(value)
-
-
-def _plain(value: Any) -> Any:
-    """Numbers as plain ints and floats (bools stay, for the validators to refuse)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _plain_number(value)
-    return value
 
 
 def _instance(cls: type, field: str) -> Callable[[Any, Any, Any], None]:
