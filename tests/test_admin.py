@@ -632,7 +632,20 @@ def test_a_secret_value_must_be_utf8() -> None:
 
 @pytest.mark.parametrize(
     ("options", "field"),
-    [({"limit": "10"}, "limit"), ({"limit": -1}, "limit"), ({"status": "FAILED"}, "status")],
+    [
+        ({"limit": "10"}, "limit"),
+        ({"limit": -1}, "limit"),
+        ({"status": "FAILED"}, "status"),
+        ({"webhook": 1}, "webhook"),
+        ({"webhook": b"github-dispatch"}, "webhook"),
+        ({"since": "2026-12-01T10:00:00Z"}, "since"),
+        ({"since": True}, "since"),
+        ({"since": float("nan")}, "since"),
+        ({"since": float("inf")}, "since"),
+        ({"since": float("-inf")}, "since"),
+        ({"since": 10**400}, "since"),
+        ({"team": TEAM, "webhook": "github-dispatch", "since": None, "limit": "1"}, "limit"),
+    ],
 )
 def test_delivery_history_queries_are_checked(
     admin: hw.Admin, options: dict[str, Any], field: str
@@ -640,3 +653,25 @@ def test_delivery_history_queries_are_checked(
     with pytest.raises(hw.ValidationError) as raised:
         admin.deliveries(**options)
     assert raised.value.field == field
+
+
+def test_delivery_history_by_webhook_and_since(storage: hw.Storage, admin: hw.Admin) -> None:
+    from hookwise.testing import enqueue, make_delivery
+
+    enqueue(
+        storage,
+        make_delivery("a", team=TEAM, webhook="github-dispatch", created_at=100.0),
+        make_delivery("b", team=TEAM, webhook="slack", created_at=200.0),
+        make_delivery("c", team="other", webhook="github-dispatch", created_at=300.0),
+    )
+
+    def ids(**options: Any) -> list[str]:
+        return [d.id for d in admin.deliveries(**options)]
+
+    assert ids(webhook="github-dispatch") == ["c", "a"]
+    assert ids(webhook="github-dispatch", team=TEAM) == ["a"]
+    assert ids(since=200) == ["c", "b"]  # an int is a Unix time too
+    assert ids(since=200.5) == ["c"]
+    assert ids(since=-(10**20)) == ["c", "b", "a"]
+    assert ids(since=150, webhook="github-dispatch") == ["c"]
+    assert ids(since=150, webhook="github-dispatch", team=TEAM) == []

@@ -1,15 +1,21 @@
-"""The ``hookwise`` command: demo | keygen | rotate-key | deliveries | test-webhook | worker |
-import-wandb."""
+"""The ``hookwise`` command: demo | keygen | rotate-key | deliveries | redeliver | test-webhook |
+worker | import-wandb."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
+import math
+import os
+import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
 
 import hookwise as hw
 from hookwise.crypto import generate_key_text
@@ -17,8 +23,60 @@ from hookwise.crypto import generate_key_text
 __all__ = ["main"]
 
 
+class _Refused(Exception):
+    """A command refused before it starts: printed as ``hookwise: ...``, exit code 2."""
+
+
 def _store(args: argparse.Namespace) -> hw.SQLiteStorage:
     return hw.SQLiteStorage(args.db)  # the key comes from HOOKWISE_SECRET_KEY
+
+
+def _existing_store(args: argparse.Namespace) -> hw.SQLiteStorage:
+    """The store of a command that only reads or changes what is there: a
+    missing file is refused (SQLite would create an empty database)."""
+    if not os.path.exists(args.db):
+        raise _Refused(
+            f"no database at {args.db!r}: `hookwise {args.command}` opens an existing "
+            "file and never creates one (check --db)"
+        )
+    return _store(args)
+
+
+_AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _since(text: str) -> float:
+    """``--since``: an ISO 8601 time (UTC when it has no offset) or an age
+    back from now (``90s``, ``30m``, ``2h``, ``3d``, ``1w``), as a Unix time."""
+    spelled = text.strip()
+    age = _AGE.fullmatch(spelled.lower())
+    try:
+        if age is not None:
+            since = time.time() - float(age[1]) * _AGE_UNITS[age[2]]
+        else:
+            if spelled[-1:] in ("z", "Z"):  # Python 3.10's fromisoformat takes no "Z"
+                spelled = spelled[:-1] + "+00:00"
+            when = datetime.fromisoformat(spelled)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=timezone.utc)
+            since = when.timestamp()
+    except (ValueError, OverflowError):
+        since = math.nan
+    if not math.isfinite(since):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither an ISO 8601 time (2026-12-01T10:00:00Z) nor an age (30m, 2h, 3d)"
+        )
+    return since
+
+
+def _status(text: str) -> hw.DeliveryStatus:
+    """``--status``, in any case."""
+    try:
+        return hw.DeliveryStatus(text.strip().upper())
+    except ValueError:
+        names = ", ".join(s.value for s in hw.DeliveryStatus)
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {names}") from None
 
 
 def _network(args: argparse.Namespace) -> hw.NetworkPolicy:
@@ -67,9 +125,15 @@ def _rotate_key(args: argparse.Namespace) -> int:
 
 
 def _deliveries(args: argparse.Namespace) -> int:
-    with _store(args) as store:
-        status = hw.DeliveryStatus(args.status) if args.status else None
-        rows = store.list_deliveries(team=args.team, status=status, limit=args.limit)
+    with _existing_store(args) as store:
+        rows = hw.Admin(store).deliveries(
+            team=args.team,
+            automation=args.automation,
+            webhook=args.webhook,
+            status=args.status,
+            since=args.since,
+            limit=args.limit,
+        )
         for d in rows:
             print(
                 f"{d.id}  {d.status.value:<9} {d.team}/{d.automation} -> {d.webhook}  "
@@ -78,6 +142,23 @@ def _deliveries(args: argparse.Namespace) -> int:
             )
         print(f"{len(rows)} deliveries")
     return 0
+
+
+def _redeliver(args: argparse.Namespace) -> int:
+    code = 0
+    with _existing_store(args) as store, hw.Dispatcher(store, worker=False) as dispatcher:
+        for delivery_id in args.ids:
+            try:
+                d = dispatcher.redeliver(delivery_id)
+            except hw.NotFoundError as exc:
+                print(f"hookwise: {exc}", file=sys.stderr)
+                code = 2
+                continue
+            print(
+                f"requeued {d.id}: {d.status.value}, webhook-id {d.message_id}; "
+                "a running `hookwise worker` sends it"
+            )
+    return code
 
 
 def _test_webhook(args: argparse.Namespace) -> int:
@@ -92,12 +173,18 @@ def _worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with (
-        _store(args) as store,
-        hw.Dispatcher(store, network=_network(args)),
-        contextlib.suppress(KeyboardInterrupt),
-    ):
-        stop.wait()
+    options: dict[str, Any] = {"network": _network(args)}
+    if args.concurrency is not None:
+        options["concurrency"] = args.concurrency
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    with _store(args) as store:
+        dispatcher = hw.Dispatcher(store, **options)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+        # SIGTERM or ^C: finish what is quick, give back the rest, go
+        left = dispatcher.close(timeout=args.grace)
+        print(f"worker: stopped, {left} deliveries left in the outbox", flush=True)
     return 0
 
 
@@ -168,11 +255,44 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("--every", type=int, default=100, help="print a progress line every N rows")
     rotate.set_defaults(run=_rotate_key)
 
-    history = with_db("deliveries", "show the delivery history")
-    history.add_argument("--team")
-    history.add_argument("--status", choices=[s.value for s in hw.DeliveryStatus])
-    history.add_argument("--limit", type=int, default=50)
+    history = with_db(
+        "deliveries",
+        "show the delivery history, newest first (reads an existing database, creates none); "
+        "the filters combine",
+    )
+    history.add_argument("--team", help="only this team's deliveries")
+    history.add_argument("--automation", help="only those of the automation of this name")
+    history.add_argument(
+        "--webhook",
+        help="only those sent through the webhook of this name (with --team: one team's)",
+    )
+    history.add_argument(
+        "--status",
+        type=_status,
+        metavar="STATUS",
+        help="only those in this status: PENDING, RETRYING, SUCCEEDED or FAILED (any case)",
+    )
+    history.add_argument(
+        "--since",
+        type=_since,
+        metavar="TIME",
+        help="only those created at or after TIME: an ISO 8601 time (2026-12-01T10:00:00Z; "
+        "UTC when it has no offset) or an age back from now (90s, 30m, 2h, 3d, 1w)",
+    )
+    history.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="show at most N deliveries (default: 50)"
+    )
     history.set_defaults(run=_deliveries)
+
+    again = with_db(
+        "redeliver",
+        "requeue deliveries to be sent again with the same webhook-id (a running "
+        "`hookwise worker` sends them); reads an existing database, creates none",
+    )
+    again.add_argument(
+        "ids", nargs="+", metavar="ID", help="a delivery id, as `hookwise deliveries` shows it"
+    )
+    again.set_defaults(run=_redeliver)
 
     for name, run, help in (
         ("test-webhook", _test_webhook, "send a test request through a webhook"),
@@ -184,6 +304,19 @@ def _parser() -> argparse.ArgumentParser:
         if name == "test-webhook":
             sub.add_argument("team")
             sub.add_argument("name")
+        else:
+            sub.add_argument(
+                "--concurrency", type=int, help="requests in flight at once (default 4)"
+            )
+            sub.add_argument(
+                "--timeout", type=float, help="seconds one request may take, all told (default 10)"
+            )
+            sub.add_argument(
+                "--grace",
+                type=float,
+                default=3.0,
+                help="seconds to finish sends on SIGTERM before giving them back (default 3)",
+            )
         sub.set_defaults(run=run)
     wandb = with_db("import-wandb", "import W&B automations (the W&B SDK's JSON)")
     wandb.add_argument(
@@ -217,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except hw.HookwiseError as exc:
+    except (hw.HookwiseError, _Refused) as exc:
         print(f"hookwise: {exc}", file=sys.stderr)
         return 2
     return code

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.message
 import json
+import math
 from collections.abc import Mapping, Sequence
 
 from hookwise.errors import ValidationError
@@ -82,13 +83,17 @@ def list_deliveries(
     team: str | None = None,
     automation: str | None = None,
     status: DeliveryStatus | None = None,
+    webhook: str | None = None,
+    since: float | None = None,
     limit: int = 100,
 ) -> list[Delivery]:
     """Executions, newest first, as W&B's history shows them. A ``limit`` above
-    :data:`MAX_LIST_LIMIT` means them all (SQL's LIMIT is a 64-bit integer)."""
+    :data:`MAX_LIST_LIMIT` means them all (SQL's LIMIT is a 64-bit integer).
+    ``since`` (a Unix time: a finite int or float) keeps those created at or
+    after it; ``webhook`` is a webhook's name."""
     if isinstance(limit, bool) or not isinstance(limit, int) or int.__int__(limit) < 0:
         raise ValidationError("limit", "must be an int >= 0")
-    for field, value in (("team", team), ("automation", automation)):
+    for field, value in (("team", team), ("automation", automation), ("webhook", webhook)):
         if value is not None and not isinstance(value, str):
             raise ValidationError(field, f"must be a string or None, not {type(value).__name__}")
     if status is not None and not isinstance(status, DeliveryStatus):
@@ -97,5 +102,23 @@ def list_deliveries(
         team=None if team is None else str.__str__(team),
         automation=None if automation is None else str.__str__(automation),
         status=status,
+        webhook=None if webhook is None else str.__str__(webhook),
+        since=None if since is None else _unix_time("since", since),
         limit=min(int.__int__(limit), MAX_LIST_LIMIT),
     )
+
+
+def _unix_time(field: str, value: object) -> float:
+    """A finite int or float (never a bool, NaN, an infinity or an int past
+    the float range) as a plain float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(
+            field, f"must be a Unix time (an int or float), not {type(value).__name__}"
+        )
+    try:
+        number = int.__float__(value) if isinstance(value, int) else float.__float__(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValidationError(field, "must be a finite number")
+    return number

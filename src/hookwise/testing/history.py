@@ -267,6 +267,57 @@ class HistoryContract:
         assert ids(team="ml-team", automation="b", status=DeliveryStatus.PENDING) == ["mid"]
         assert ids(team="nobody") == []
 
+    def test_list_deliveries_by_webhook_and_since(self, storage: OutboxWithHistory) -> None:
+        enqueue(
+            storage,
+            make_delivery("old", created_at=T0 - 30),
+            make_delivery("new", created_at=T0, webhook="other-hook"),
+            make_delivery("mid", created_at=T0 - 10, automation="b"),
+            make_delivery("theirs", created_at=T0 - 20, team="other"),
+            make_delivery("same-name", created_at=T0 - 5, team="other", webhook="other-hook"),
+        )
+        [claim] = [c for c in storage.claim(T0, limit=10, lease=60) if c.delivery.id == "mid"]
+        assert storage.record_attempt(
+            claim, make_attempt(claim), status=DeliveryStatus.SUCCEEDED,
+            next_attempt_at=None, finished_at=T0 + 0.25,
+        )  # fmt: skip
+
+        def ids(**filters: Any) -> list[str]:
+            return [d.id for d in storage.list_deliveries(**filters)]
+
+        # webhook: a name, matched exactly; with team, one team's webhook
+        assert ids(webhook="hook") == ["mid", "theirs", "old"]
+        assert ids(webhook="other-hook") == ["new", "same-name"]
+        assert ids(webhook="other-hook", team="ml-team") == ["new"]
+        assert ids(webhook="hook", team="other") == ["theirs"]
+        assert ids(webhook="HOOK") == []
+        assert ids(webhook="nobody") == []
+        # since: created_at >= since, the bound included
+        assert ids(since=T0 - 10) == ["new", "same-name", "mid"]
+        assert ids(since=T0 - 10.5) == ["new", "same-name", "mid"]
+        assert ids(since=T0 - 9.5) == ["new", "same-name"]
+        assert ids(since=T0) == ["new"]
+        assert ids(since=T0 + 0.001) == []
+        assert ids(since=T0 - 30) == ["new", "same-name", "mid", "theirs", "old"]
+        assert ids(since=0.0) == ids()
+        # every filter combines with every other, and with limit
+        assert ids(since=T0 - 20, team="ml-team") == ["new", "mid"]
+        assert ids(since=T0 - 20, webhook="hook") == ["mid", "theirs"]
+        assert ids(since=T0 - 20, webhook="hook", team="ml-team") == ["mid"]
+        assert ids(since=T0 - 20, webhook="hook", automation="a") == ["theirs"]
+        assert ids(since=T0 - 30, webhook="hook", status=DeliveryStatus.SUCCEEDED) == ["mid"]
+        assert ids(since=T0 - 30, webhook="hook", status=DeliveryStatus.PENDING) == [
+            "theirs",
+            "old",
+        ]
+        assert ids(
+            team="ml-team", automation="b", webhook="hook", status=DeliveryStatus.SUCCEEDED,
+            since=T0 - 10,
+        ) == ["mid"]  # fmt: skip
+        assert ids(team="ml-team", automation="b", webhook="other-hook") == []
+        assert ids(since=T0 - 30, webhook="hook", limit=2) == ["mid", "theirs"]
+        assert ids(since=T0 - 30, webhook="other-hook", limit=0) == []
+
     def test_list_attempts_oldest_first(self, storage: OutboxWithHistory) -> None:
         enqueue(storage, make_delivery("d1"), make_delivery("d2"))
         made: dict[str, list[Attempt]] = {"d1": [], "d2": []}
