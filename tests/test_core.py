@@ -599,12 +599,12 @@ class FlakyClaim(MemoryStorage):
     failures = 0
     raised = 0
 
-    def claim(self, now: float, *, limit: int, lease: float) -> Any:
+    def claim(self, now: float, *, limit: int, lease: float, exclude: Any = ()) -> Any:
         if self.failures:
             self.failures -= 1
             self.raised += 1
             raise OSError("database is locked")
-        return super().claim(now, limit=limit, lease=lease)
+        return super().claim(now, limit=limit, lease=lease, exclude=exclude)
 
 
 def test_a_failing_pass_does_not_kill_the_sync_worker(caplog: pytest.LogCaptureFixture) -> None:

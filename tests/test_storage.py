@@ -258,7 +258,7 @@ def test_a_version_1_file_is_upgraded_in_place(db: Path, key: SecretKey) -> None
     with SQLiteStorage(db, key=key) as store:  # and not upgraded twice
         assert store.load_windows("ml-team/p/r1") == [window]
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     conn.close()
 
 

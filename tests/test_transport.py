@@ -580,7 +580,8 @@ def test_the_connected_peer_is_checked_too() -> None:
         GuardedBackend(policy, backend).connect_tcp("hooks.example", 443)
     assert stream.closed
     fine = FakeStream(peer=(PUBLIC_IP, 443))
-    assert GuardedBackend(policy, FakeBackend(fine)).connect_tcp("hooks.example", 443) is fine
+    connected = GuardedBackend(policy, FakeBackend(fine)).connect_tcp("hooks.example", 443)
+    assert connected.get_extra_info("server_addr") == (PUBLIC_IP, 443)  # fine, under the deadline
 
 
 def test_a_refusal_comes_out_of_httpx_as_the_hookwise_error() -> None:

@@ -257,10 +257,12 @@ class Admin:
         self.storage.delete_webhook(team, name)
 
     def enable_webhook(self, team: str, name: str, *, actor: str | None = None) -> Webhook:
-        """Turn a webhook back on, after a 410 Gone disabled it, say."""
+        """Turn a webhook back on, after a 410 Gone or sustained failure
+        disabled it, say; its failing streak starts again from nothing."""
         self._allow(actor, Action.WEBHOOK_ENABLE, lambda: Target(team, name))
         webhook = attrs.evolve(self._webhook(team, name), enabled=True, disabled_reason=None)
         self.storage.update_webhook(webhook)
+        self.storage.note_success(team, name)
         return webhook
 
     def disable_webhook(
@@ -381,13 +383,23 @@ class Admin:
         team: str | None = None,
         automation: str | None = None,
         status: DeliveryStatus | None = None,
+        webhook: str | None = None,
+        since: float | None = None,
         limit: int = 100,
         actor: str | None = None,
     ) -> list[Delivery]:
-        """Executions, newest first, as W&B's history shows them."""
+        """Executions, newest first, as W&B's history shows them. The filters
+        combine: ``webhook`` is a webhook's name (with ``team``, one team's
+        webhook), ``since`` a Unix time (those created at or after it)."""
         self._allow(actor, Action.HISTORY_READ, lambda: Target(team, automation))
         return list_deliveries(
-            self.storage, team=team, automation=automation, status=status, limit=limit
+            self.storage,
+            team=team,
+            automation=automation,
+            status=status,
+            webhook=webhook,
+            since=since,
+            limit=limit,
         )
 
     def attempts(self, delivery_id: str, *, actor: str | None = None) -> list[Attempt]:

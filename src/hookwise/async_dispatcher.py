@@ -1,48 +1,74 @@
 """AsyncDispatcher: the asyncio shell around :class:`hookwise.core.Core`.
 
-The mirror of :class:`hookwise.Dispatcher`: a task instead of a thread, an
-``httpx.AsyncClient`` instead of a Client. Every storage call runs in a
-thread, so a slow database never blocks the event loop; an event that fires
-nothing never leaves the loop.
+The mirror of :class:`hookwise.Dispatcher`: a coordinator task instead of a
+thread, a task per send instead of sender threads, an ``httpx.AsyncClient``
+(or, with ``http="aiohttp"``, an aiohttp session) instead of a Client. Every
+storage call runs in a thread, so a slow database never blocks the event
+loop; the storage work the pipeline plans runs beside the sends, never in
+front of them. An event that fires nothing never leaves the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Coroutine
 from types import TracebackType
+from typing import Any, Literal
 
 import httpx
 from typing_extensions import Unpack
 
-from hookwise.core import Job
+from hookwise.core import Job, Settled
 from hookwise.errors import ValidationError
 from hookwise.events import Event
 from hookwise.probe import WebhookTestResult
-from hookwise.senders import AsyncHttpxSender
+from hookwise.scheduler import Plan
+from hookwise.senders import AsyncHttpxSender, AsyncSender
 from hookwise.settings import Options
 from hookwise.shell import Shell
 from hookwise.storage.protocol import Delivery, Storage
 
 __all__ = ["AsyncDispatcher"]
 
+logger = logging.getLogger("hookwise")
+
 
 class AsyncDispatcher(Shell):
     """Delivers on a background task. Use ``async with``, or ``await close()``.
-    Options are those of :class:`hookwise.Dispatcher`."""
+    Options are those of :class:`hookwise.Dispatcher`; ``http="aiohttp"``
+    sends with aiohttp (the ``hookwise[aiohttp]`` extra) instead of httpx."""
 
     def __init__(
         self,
         storage: Storage,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        http: Literal["httpx", "aiohttp"] = "httpx",
         **options: Unpack[Options],
     ) -> None:
         super().__init__(storage, options)
         settings = self.settings
-        self._sender = AsyncHttpxSender(
-            settings.network, timeout=settings.timeout, transport=transport
-        )
+        self._sender: AsyncSender
+        if http == "aiohttp":
+            if transport is not None:
+                raise ValidationError(
+                    "transport", "is an httpx transport: use it with http='httpx'"
+                )
+            from hookwise.aiohttp_sender import AiohttpSender
+
+            self._sender = AiohttpSender(settings.network, timeout=settings.timeout)
+        elif http == "httpx":
+            self._sender = AsyncHttpxSender(
+                settings.network, timeout=settings.timeout, transport=transport
+            )
+        else:
+            raise ValidationError("http", "must be 'httpx' or 'aiohttp'")
+        self._pipeline = self._core.scheduler()
+        self._sends: set[asyncio.Task[None]] = set()
+        self._flying: dict[str, Job] = {}  # by lease token: what is being sent now
+        self._io: set[asyncio.Task[None]] = set()  # storage work under way
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
 
@@ -84,6 +110,7 @@ class AsyncDispatcher(Shell):
             return []
         deliveries = await asyncio.to_thread(core.record, event, matches)
         if deliveries:
+            self._pipeline.poke()
             wake.set()
         return deliveries
 
@@ -92,6 +119,7 @@ class AsyncDispatcher(Shell):
         self._check_open()
         wake = self._start()
         delivery = await asyncio.to_thread(self._core.redeliver, delivery_id)
+        self._pipeline.poke()
         wake.set()
         return delivery
 
@@ -106,18 +134,21 @@ class AsyncDispatcher(Shell):
         return plan.result(elapsed=started.elapsed(), outcome=outcome)
 
     async def deliver_due(self) -> int:
-        """Send what is due now, once; returns how many deliveries were tried."""
+        """Send what is due now, once, and write the results; returns how many
+        deliveries were tried. For a dispatcher made with ``worker=False``."""
         self._busy += 1
         try:
             jobs = await asyncio.to_thread(self._core.claim, self.settings.concurrency)
             # every send ends before the pass does, even when one fails
-            results = await asyncio.gather(*map(self._send, jobs), return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
+            results = await asyncio.gather(*map(self._settle, jobs))
+            if results:
+                await asyncio.to_thread(self._core.write, results)
             return len(jobs)
         finally:
             self._busy -= 1
+
+    def _is_busy(self) -> bool:
+        return self._busy > 0 or self._pipeline.busy()
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Wait until every delivery is finished or waits for a retry due after
@@ -131,12 +162,15 @@ class AsyncDispatcher(Shell):
             )
             if done is not None:
                 return done
+            self._pipeline.poke()
             wake.set()
             await asyncio.sleep(0.01)
 
     async def close(self, timeout: float = 10.0) -> int:
-        """Drain for up to ``timeout`` seconds, stop, and return how many
-        deliveries are still unfinished in the outbox (a later worker sends them)."""
+        """Drain for up to ``timeout`` seconds, then stop: deliveries claimed
+        but not started, and sends still running (they are cancelled), are
+        given back to the outbox for the next worker. Returns how many
+        deliveries are still unfinished there."""
         if self._closed:
             return self._left
         self._closed = True
@@ -153,17 +187,93 @@ class AsyncDispatcher(Shell):
     # -- the worker ------------------------------------------------------
 
     async def _run(self, wake: asyncio.Event) -> None:
-        while True:
-            wake.clear()
-            try:
-                sent = await self.deliver_due()
-                wait = 0.0 if sent else await asyncio.to_thread(self._core.seconds_until_due)
-            except Exception:  # keep the worker alive whatever one pass hits
-                wait = self._core.pass_failed()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), wait)
+        pipeline = self._pipeline
+        try:
+            while True:
+                wake.clear()
+                plan = pipeline.plan()
+                if plan:
+                    self._spawn(self._io, self._do(plan, wake))
+                while (job := pipeline.take()) is not None:
+                    self._spawn(self._sends, self._send(job, wake))
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wake.wait(), pipeline.next_wake())
+        finally:
+            await asyncio.shield(self._finish())
 
-    async def _send(self, job: Job) -> None:
+    @staticmethod
+    def _spawn(tasks: set[asyncio.Task[None]], work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _do(self, plan: Plan, wake: asyncio.Event) -> None:
+        """The storage work of one plan, in a thread; failures are the pipeline's to handle."""
+        pipeline, core = self._pipeline, self._core
+        try:
+            if plan.release:
+                try:
+                    await asyncio.to_thread(core.release, plan.release)
+                finally:
+                    pipeline.released()
+            if plan.write:
+                try:
+                    await asyncio.to_thread(core.write, plan.write)
+                except Exception:
+                    pipeline.written(ok=False, batch=plan.write)
+                    logger.exception(
+                        "could not record %d finished attempt(s); kept, and written again "
+                        "shortly (they are not sent again)",
+                        len(plan.write),
+                    )
+                else:
+                    pipeline.written(ok=True)
+            if plan.claim:
+                try:
+                    jobs, wait = await asyncio.to_thread(self._claim, plan)
+                except Exception:
+                    pipeline.claim_failed()
+                    raise
+                pipeline.claimed(plan, jobs, wait=wait)
+        except Exception:  # keep the worker alive whatever one pass hits
+            logger.exception("hookwise worker pass failed")
+        finally:
+            wake.set()
+
+    def _claim(self, plan: Plan) -> tuple[list[Job], float | None]:
+        jobs = self._core.claim(plan.claim, plan.exclude)
+        short = len(jobs) < plan.claim and not plan.exclude
+        return jobs, self._core.seconds_until_due() if short else None
+
+    async def _send(self, job: Job, wake: asyncio.Event) -> None:
+        next_job: Job | None = job
+        while next_job is not None:
+            token = next_job.claim.lease_token
+            self._flying[token] = next_job
+            try:
+                settled = await self._settle(next_job)
+            finally:
+                del self._flying[token]
+            next_job = self._pipeline.done(settled)
+        wake.set()
+
+    async def _settle(self, job: Job) -> Settled:
         started = self._core.start()
         outcome = None if job.request is None else await self._sender.attempt(job.request)
-        await asyncio.to_thread(self._core.finish, job, started.stop(), outcome)
+        return self._core.settle(job, started.stop(), outcome)
+
+    async def _finish(self) -> None:
+        """Stopping: give back what waits and what is still being sent (its
+        receiver may get it twice: at least once), and write what finished."""
+        pipeline = self._pipeline
+        pipeline.stop()
+        # what the cancelled sends held is still leased to us: give it back
+        pipeline.abandon(list(self._flying.values()))
+        for task in list(self._sends):
+            task.cancel()
+        await asyncio.gather(*self._sends, *self._io, return_exceptions=True)
+        for _ in range(3):  # what cannot be written is sent again when its lease ends
+            plan = pipeline.plan()
+            if not plan:
+                break
+            await self._do(plan, asyncio.Event())

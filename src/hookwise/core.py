@@ -24,6 +24,7 @@ from hookwise.errors import (
     ValidationError,
 )
 from hookwise.events import Event, EventType
+from hookwise.health import Health
 from hookwise.history import describe, scrub
 from hookwise.index import Index, Match
 from hookwise.intake import event_values, outbox_entries
@@ -31,14 +32,22 @@ from hookwise.model import Webhook, slack_secret
 from hookwise.outcome import settle
 from hookwise.outgoing import build_request, build_slack_request
 from hookwise.probe import WebhookTestPlan
+from hookwise.scheduler import Job, Scheduler, Settled
 from hookwise.settings import Settings
 from hookwise.signing import new_message_id
-from hookwise.storage.protocol import Claim, Delivery, DeliveryStatus, Storage
+from hookwise.storage.protocol import (
+    Attempt,
+    AttemptResult,
+    Claim,
+    Delivery,
+    DeliveryStatus,
+    Storage,
+)
 from hookwise.template import Template, compile_template
 from hookwise.vault import Keyring, Vault, key_for
-from hookwise.wire import OutgoingRequest, RawResponse
+from hookwise.wire import RawResponse
 
-__all__ = ["Core", "Job", "Started"]
+__all__ = ["Core", "Job", "Settled", "Started"]
 
 logger = logging.getLogger("hookwise")
 
@@ -47,22 +56,6 @@ KEY_WARNING_INTERVAL = 60.0
 
 _RUN_STATE = EventType.RUN_STATE  # a global is quicker to reach than an enum member
 _RUN_METRIC = EventType.RUN_METRIC
-
-
-@attrs.frozen(slots=True)
-class Job:
-    """A claimed delivery, ready to send (``request``) or already doomed (``error``)."""
-
-    claim: Claim
-    request: OutgoingRequest | None
-    error: str | None = None
-    secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
-    url: str = ""  # what the history shows: never a Slack URL, which is a credential
-    held: bool = False  # a key problem: not an attempt; the delivery waits for the right key
-
-    @property
-    def shown_url(self) -> str:
-        return self.url or self.claim.delivery.url
 
 
 @attrs.frozen(slots=True)
@@ -97,6 +90,7 @@ class Core:
         self._next_check = 0.0
         self._key_warned = -KEY_WARNING_INTERVAL
         self._held = 0
+        self._health = Health(storage, settings.disable_after)
 
     # -- configuration -----------------------------------------------------
 
@@ -186,19 +180,30 @@ class Core:
 
     # -- outbox -> requests -> results -------------------------------------
 
-    def claim(self, limit: int) -> list[Job]:
+    def claim(self, limit: int, exclude: Sequence[tuple[str, str]] = ()) -> list[Job]:
         if self.needs_refresh():  # a worker that sees no events still sees rotated secrets
             self.refresh()
-        claims = self.storage.claim(self.clock(), limit=limit, lease=self.settings.lease)
-        return [self.prepare(claim) for claim in claims]
+        claims = self.storage.claim(
+            self.clock(), limit=limit, lease=self.settings.lease, exclude=exclude
+        )
+        webhooks: dict[tuple[str, str], Webhook | None] = {}  # one read per webhook per claim
+        return [self.prepare(claim, webhooks) for claim in claims]
 
-    def prepare(self, claim: Claim) -> Job:
+    def prepare(
+        self, claim: Claim, webhooks: dict[tuple[str, str], Webhook | None] | None = None
+    ) -> Job:
         """Build the request for a claimed delivery, or the reason it cannot go."""
         delivery = claim.delivery
         slack = slack_secret(delivery.webhook)
         webhook = None
         if slack is None:
-            webhook = self.storage.get_webhook(delivery.team, delivery.webhook)
+            key = delivery.team, delivery.webhook
+            if webhooks is None or key not in webhooks:
+                webhook = self.storage.get_webhook(*key)
+                if webhooks is not None:
+                    webhooks[key] = webhook
+            else:
+                webhook = webhooks[key]
             if webhook is None:
                 return Job(claim, None, f"webhook {delivery.webhook!r} no longer exists")
             if not webhook.enabled:
@@ -231,25 +236,35 @@ class Core:
                 "delivery %s: could not build the request (%s)", delivery.id, type(exc).__name__
             )
             return Job(claim, None, f"could not build the request: {type(exc).__name__}")
-        return Job(claim, request, None, tuple(set(secrets.values())), shown)
+        cap, rate = (None, None) if webhook is None else (webhook.max_in_flight, webhook.rate_limit)
+        return Job(claim, request, None, tuple(set(secrets.values())), shown, cap=cap, rate=rate)
 
     def start(self) -> Started:
         return Started(self.clock())
 
-    def finish(
-        self, job: Job, started: Started, result: RawResponse | Exception | None
-    ) -> Delivery | None:
-        """Record an attempt and move the delivery on. Returns the new state,
-        or None if the lease was lost (another worker owns it now).
+    def scheduler(self) -> Scheduler:
+        """A pipeline for one worker, with these settings."""
+        settings = self.settings
+        return Scheduler(
+            concurrency=settings.concurrency,
+            webhook_concurrency=settings.per_webhook,
+            breaker_threshold=settings.breaker_threshold,
+            timeout=settings.timeout,
+            poll_interval=settings.poll_interval,
+            clock=self.clock,
+            unsent=self.unsent,
+        )
 
-        A job held for a key problem records nothing: no attempt is counted
-        and the delivery is not failed; it is due again when its lease ends
-        (``settings.lease``, about a minute), so once the dispatcher runs with
-        the right key it goes out."""
-        delivery = job.claim.delivery
+    def unsent(self, job: Job) -> Settled:
+        """What a job that sends nothing means: a refusal recorded, or (held
+        for a key problem) nothing at all."""
+        return self.settle(job, self.start(), None)
+
+    def settle(self, job: Job, started: Started, result: RawResponse | Exception | None) -> Settled:
+        """What an attempt's result means, decided where it came in (no I/O)."""
         if job.held:
-            self._waits_for_key(job)
-            return delivery
+            return Settled(job, None)
+        delivery = job.claim.delivery
         response = result if isinstance(result, RawResponse) else None
         error = job.error
         if isinstance(result, HookwiseError):  # our own refusal: its text says it all
@@ -269,33 +284,88 @@ class Core:
             retryable=job.request is not None and not isinstance(result, HookwiseError),
             secrets=job.secrets,
         )
-        recorded = self.storage.record_attempt(
-            job.claim,
-            transition.attempt,
-            status=transition.status,
-            next_attempt_at=transition.next_attempt_at,
-            finished_at=transition.finished_at,
-        )
-        if not recorded:
-            logger.warning("delivery %s: lease lost; another worker has it", delivery.id)
-            return None
-        attempt = transition.attempt
-        logger.log(
-            logging.INFO if response is not None and response.is_success else logging.WARNING,
-            "delivery %s (%s via %s) attempt %d: %s",
-            delivery.id,
-            delivery.automation,
-            delivery.webhook,
-            attempt.number,
-            attempt.error or attempt.response_status,
-        )
-        if transition.disable is not None and self.storage.disable_webhook(
-            delivery.team, delivery.webhook, transition.disable
-        ):
-            logger.warning(
-                "webhook %s/%s disabled: %s", delivery.team, delivery.webhook, transition.disable
+        return Settled(job, transition)
+
+    def finish(
+        self, job: Job, started: Started, result: RawResponse | Exception | None
+    ) -> Delivery | None:
+        """Record one attempt and move the delivery on: :meth:`write` for one.
+        Returns the new state, or None if the lease was lost (another worker
+        owns it now).
+
+        A job held for a key problem records nothing: no attempt is counted
+        and the delivery is not failed; it is due again when its lease ends
+        (``settings.lease``, about a minute), so once the dispatcher runs with
+        the right key it goes out."""
+        return self.write([self.settle(job, started, result)])[0]
+
+    def write(self, batch: Sequence[Settled]) -> list[Delivery | None]:
+        """Record a batch of attempts in one storage call, then act on them:
+        log, turn off webhooks that must go, tell ``on_attempt``. Returns each
+        delivery's new state (None where the lease was lost). A storage error
+        raises before anything else is done, so the batch can be written again."""
+        results = [
+            AttemptResult(item.job.claim, t.attempt, t.status, t.next_attempt_at, t.finished_at)
+            for item in batch
+            if (t := item.transition) is not None
+        ]
+        recorded = iter(self.storage.record_attempts(results) if results else ())
+        states: list[Delivery | None] = []
+        for item in batch:
+            job, transition = item.job, item.transition
+            delivery = job.claim.delivery
+            if transition is None:
+                self._waits_for_key(job)
+                states.append(delivery)
+                continue
+            if not next(recorded):
+                logger.warning("delivery %s: lease lost; another worker has it", delivery.id)
+                states.append(None)
+                continue
+            attempt = transition.attempt
+            state = attrs.evolve(
+                delivery,
+                status=transition.status,
+                attempts=attempt.number,
+                next_attempt_at=transition.next_attempt_at,
+                url=attempt.url,
+                response_status=attempt.response_status,
+                response_body=attempt.response_body,
+                error=attempt.error,
+                finished_at=transition.finished_at,
             )
-        return self.storage.get_delivery(delivery.id)
+            states.append(state)
+            logger.log(
+                logging.INFO if transition.healthy else logging.WARNING,
+                "delivery %s (%s via %s) attempt %d: %s",
+                delivery.id,
+                delivery.automation,
+                delivery.webhook,
+                attempt.number,
+                attempt.error or attempt.response_status,
+            )
+            reason = transition.disable or self._health.after(job, transition)
+            if reason is not None and self.storage.disable_webhook(
+                delivery.team, delivery.webhook, reason
+            ):
+                logger.warning(
+                    "webhook %s/%s disabled: %s", delivery.team, delivery.webhook, reason
+                )
+            if self.settings.on_attempt is not None:
+                self._tell(state, attempt)
+        return states
+
+    def _tell(self, delivery: Delivery, attempt: Attempt) -> None:
+        assert self.settings.on_attempt is not None
+        try:
+            self.settings.on_attempt(delivery, attempt)
+        except Exception:  # a platform's metrics hook must not stop deliveries
+            logger.exception("on_attempt raised for delivery %s", delivery.id)
+
+    def release(self, batch: Sequence[tuple[Sequence[Claim], float]]) -> None:
+        """Give back leases a worker will not use (see :class:`Scheduler`)."""
+        for claims, due in batch:
+            self.storage.release(claims, due)
 
     def _waits_for_key(self, job: Job) -> None:
         self._held += 1

@@ -1,21 +1,25 @@
 """Dispatcher: the synchronous shell around :class:`hookwise.core.Core`.
 
-``handle()`` stores deliveries and returns; a background thread claims them
-and a small pool of threads sends them through one ``httpx.Client``. This
+``handle()`` stores deliveries and returns. A coordinator thread does the
+storage work the :class:`~hookwise.scheduler.Scheduler` plans (claim ahead,
+write results in batches, give back leases), and a pool of ``concurrency``
+threads sends through one ``httpx.Client``: a thread that finishes a send
+takes the next job at once, without waiting for the coordinator. This
 module only loops, waits and sends: every decision is the core's.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 
 import httpx
 from typing_extensions import Unpack
 
-from hookwise.core import Job
+from hookwise.core import Job, Settled
 from hookwise.errors import ValidationError
 from hookwise.events import Event
 from hookwise.probe import WebhookTestResult
@@ -25,6 +29,8 @@ from hookwise.shell import Shell
 from hookwise.storage.protocol import Delivery, Storage
 
 __all__ = ["Dispatcher"]
+
+logger = logging.getLogger("hookwise")
 
 
 class Dispatcher(Shell):
@@ -43,7 +49,8 @@ class Dispatcher(Shell):
         super().__init__(storage, options)
         settings = self.settings
         self._sender = HttpxSender(settings.network, timeout=settings.timeout, transport=transport)
-        self._pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="hookwise-send")
+        self._pipeline = self._core.scheduler()
+        self._sending: dict[int, Job] = {}  # by thread id: what each sender has in flight
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._busy_lock = threading.Lock()
@@ -73,6 +80,7 @@ class Dispatcher(Shell):
             raise ValidationError("event", f"must be a hookwise.Event, not {type(event).__name__}")
         deliveries = self._core.handle(event)
         if deliveries:
+            self._pipeline.poke()
             self._wake.set()
         return deliveries
 
@@ -80,6 +88,7 @@ class Dispatcher(Shell):
         """Send a delivery again, with the same ``webhook-id``."""
         self._check_open()
         delivery = self._core.redeliver(delivery_id)
+        self._pipeline.poke()
         self._wake.set()
         return delivery
 
@@ -94,22 +103,25 @@ class Dispatcher(Shell):
         return plan.result(elapsed=started.elapsed(), outcome=outcome)
 
     def deliver_due(self) -> int:
-        """Send what is due now, once; returns how many deliveries were tried."""
+        """Send what is due now, once, and write the results; returns how many
+        deliveries were tried. For a dispatcher made with ``worker=False``."""
         with self._busy_lock:
             self._busy += 1
         try:
             jobs = self._core.claim(self.settings.concurrency)
             if len(jobs) == 1:
-                self._send(jobs[0])
+                self._core.write([self._settle(jobs[0])])
             elif jobs:  # every send ends before the pass does, even when one fails
-                sends = [self._pool.submit(self._send, job) for job in jobs]
-                wait(sends)
-                for send in sends:
-                    send.result()
+                with ThreadPoolExecutor(len(jobs), thread_name_prefix="hookwise-send") as pool:
+                    results = list(pool.map(self._settle, jobs))
+                self._core.write(results)
             return len(jobs)
         finally:
             with self._busy_lock:
                 self._busy -= 1
+
+    def _is_busy(self) -> bool:
+        return self._busy > 0 or self._pipeline.busy()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every delivery is finished or waits for a retry due after
@@ -118,38 +130,105 @@ class Dispatcher(Shell):
         waiter = self._core.waiter(timeout)
         working = self._thread is not None
         while (done := waiter.done(busy=self._is_busy, working=working)) is None:
+            self._pipeline.poke()
             self._wake.set()
             time.sleep(0.01)
         return done
 
     def close(self, timeout: float = 10.0) -> int:
-        """Drain for up to ``timeout`` seconds, stop, and return how many
-        deliveries are still unfinished in the outbox (a later worker sends them)."""
+        """Drain for up to ``timeout`` seconds, then stop: deliveries claimed
+        but not started, and sends still running, are given back to the
+        outbox for the next worker. Returns how many deliveries are still
+        unfinished there."""
         if self._closed:
             return self._left
         self._closed = True
+        deadline = time.monotonic() + timeout
         self.flush(timeout)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout)
-        self._pool.shutdown(wait=True)
-        self._sender.close()
+            self._thread.join(max(0.1, deadline - time.monotonic()) + 5.0)
+        if not self._sending:  # else a send still runs on the client: it ends with the process
+            self._sender.close()
         self._left = self._core.close()
         return self._left
 
     # -- the worker ------------------------------------------------------
 
     def _run(self) -> None:
+        pipeline = self._pipeline
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                wait = 0.0 if self.deliver_due() else self._core.seconds_until_due()
+                self._step()
             except Exception:  # keep the worker alive whatever one pass hits
-                wait = self._core.pass_failed()
-            self._wake.wait(wait)
+                self._wake.wait(self._core.pass_failed())
+                continue
+            self._wake.wait(pipeline.next_wake())
+        self._finish()
 
-    def _send(self, job: Job) -> None:
+    def _step(self) -> bool:
+        """Do the storage work the pipeline plans, then start what may go;
+        False when there was none."""
+        pipeline, core = self._pipeline, self._core
+        plan = pipeline.plan()
+        if plan.release:
+            try:
+                core.release(plan.release)
+            finally:
+                pipeline.released()
+        if plan.write:
+            try:
+                core.write(plan.write)
+            except Exception:
+                pipeline.written(ok=False, batch=plan.write)
+                logger.exception(
+                    "could not record %d finished attempt(s); kept, and written again "
+                    "shortly (they are not sent again)",
+                    len(plan.write),
+                )
+            else:
+                pipeline.written(ok=True)
+        if plan.claim:
+            try:
+                jobs = core.claim(plan.claim, plan.exclude)
+                wait_for = core.seconds_until_due() if len(jobs) < plan.claim else None
+            except Exception:
+                pipeline.claim_failed()
+                raise
+            pipeline.claimed(plan, jobs, wait=None if plan.exclude else wait_for)
+        while (job := pipeline.take()) is not None:
+            # daemon threads: a send that hangs never holds up the process's exit
+            threading.Thread(target=self._sends, args=(job,), daemon=True).start()
+        return bool(plan)
+
+    def _sends(self, job: Job | None) -> None:
+        """A sender thread: send, hand the result to the pipeline, and go on
+        with the next job it gives, until it has none."""
+        me = threading.get_ident()
+        while job is not None:
+            self._sending[me] = job
+            settled = self._settle(job)
+            del self._sending[me]
+            job = self._pipeline.done(settled)
+            self._wake.set()
+
+    def _finish(self) -> None:
+        """Stopping: give back what waits and what is still being sent (its
+        receiver may get it twice: at least once), and write what finished."""
+        pipeline = self._pipeline
+        pipeline.stop()
+        pipeline.abandon(list(self._sending.values()))
+        for _ in range(3):  # what cannot be written is sent again when its lease ends
+            try:
+                if not self._step():
+                    break
+            except Exception:
+                logger.exception("hookwise worker: could not write everything while stopping")
+                break
+
+    def _settle(self, job: Job) -> Settled:
         started = self._core.start()
         outcome = None if job.request is None else self._sender.attempt(job.request)
-        self._core.finish(job, started.stop(), outcome)
+        return self._core.settle(job, started.stop(), outcome)

@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from hookwise._values import describe, plain_optional_str, plain_str
+from hookwise._values import describe, plain_number, plain_optional_str, plain_str
 from hookwise.errors import ValidationError
 from hookwise.events import check_name
 from hookwise.filters import Filter
@@ -120,6 +120,11 @@ def check_webhook_name(field: str, value: object) -> str:
     return value
 
 
+MAX_IN_FLIGHT = 10_000
+"""The largest ``Webhook.max_in_flight``."""
+MIN_RATE, MAX_RATE = 0.001, 100_000.0
+"""The bounds of ``Webhook.rate_limit``, in requests per second."""
+
 MAX_SCHEMES = 64  # entries read from ``signing=``: an endless iterable is refused, not read
 
 
@@ -164,6 +169,35 @@ class Webhook:
     disabled_reason: str | None = attrs.field(
         default=None, kw_only=True, converter=plain_optional_str
     )
+    max_in_flight: int | None = attrs.field(default=None, kw_only=True, converter=plain_number)
+    """At most this many requests to this webhook at once (None: the dispatcher's
+    ``webhook_concurrency``), so a slow receiver holds only so many workers."""
+    rate_limit: float | None = attrs.field(default=None, kw_only=True, converter=plain_number)
+    """At most this many requests per second to this webhook (None: no limit);
+    a token bucket that holds up to a second's worth of requests."""
+
+    @max_in_flight.validator
+    def _check_in_flight(self, _attribute: object, value: object) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_IN_FLIGHT:
+            raise ValidationError(
+                "max_in_flight", f"must be None or an int from 1 to {MAX_IN_FLIGHT}"
+            )
+
+    @rate_limit.validator
+    def _check_rate(self, _attribute: object, value: object) -> None:
+        if value is None:
+            return
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not MIN_RATE <= value <= MAX_RATE
+        ):
+            raise ValidationError(
+                "rate_limit",
+                f"must be None or requests per second, from {MIN_RATE:g} to {MAX_RATE:g}",
+            )
 
     @url.validator
     def _check_url(self, _attribute: object, value: object) -> None:

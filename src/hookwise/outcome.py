@@ -21,13 +21,17 @@ GONE_REASON = "the receiver answered 410 Gone"
 @attrs.frozen(slots=True)
 class Transition:
     """An attempt and where it leaves its delivery. ``disable`` is the reason
-    to turn the webhook off, or None."""
+    to turn the webhook off, or None. ``healthy`` is what the attempt says of
+    the endpoint (the circuit breaker and auto-disable count it): True for a
+    2xx, False for no answer or an answer worth retrying (5xx, 429, ...),
+    None when it says nothing (another 4xx, or our own refusal)."""
 
     attempt: Attempt
     status: DeliveryStatus
     next_attempt_at: float | None
     finished_at: float | None
     disable: str | None = None
+    healthy: bool | None = None
 
 
 def settle(
@@ -84,4 +88,5 @@ def settle(
         next_at,
         finished_at=None if next_at is not None else started + elapsed,
         disable=GONE_REASON if outcome is Outcome.GONE else None,
+        healthy={Outcome.SUCCESS: True, Outcome.RETRY: False}.get(outcome),
     )

@@ -37,7 +37,12 @@ import httpx
 
 from hookwise.history import RESPONSE_BYTES
 from hookwise.network import NetworkPolicy
-from hookwise.transport import AsyncGuardedTransport, GuardedTransport, checked_addresses
+from hookwise.transport import (
+    AsyncGuardedTransport,
+    GuardedTransport,
+    attempt_deadline,
+    checked_addresses,
+)
 from hookwise.url import ParsedURL, parse_url
 from hookwise.wire import OutgoingRequest, RawResponse
 
@@ -156,33 +161,37 @@ class HttpxSender:
         self._client = httpx.Client(transport=transport, **_options(timeout))  # type: ignore[arg-type]
 
     def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
-        # The deadline is checked between steps and between chunks of the
-        # body. Limit: while httpx waits for the status line and headers, only
-        # its per-read timeout applies, and a receiver trickling header bytes
-        # restarts it with each one; a blocking socket read cannot be cut
-        # from here without another thread. The body read is cut at the
-        # deadline (AsyncHttpxSender cuts both).
+        # One deadline for the whole attempt: on the guarded transport every
+        # socket read and write waits at most until it (attempt_deadline),
+        # and the body is cut between chunks too. A caller's own transport
+        # (a test's MockTransport) only gets the checks between chunks.
         deadline = time.monotonic() + self._timeout
         try:
-            url = parse_url(request.url)  # as the policy read it
-            if self._precheck:
-                checked_addresses(self._network, url.host, url.effective_port)
-            response = self._client.send(_httpx_request(url, request), stream=True)
-            try:
-                if response.is_stream_consumed:
-                    return _preloaded(response)
-                data = bytearray()
-                for chunk in response.iter_raw():  # as sent: decoded, bounded, in _response
-                    if time.monotonic() > deadline:
-                        return _deadline_error(self._timeout)
-                    if _take(data, chunk):
-                        break
-                # a body that ended is the answer, even if it ended late
-                return _response(response, data)
-            finally:
-                response.close()
+            with attempt_deadline(self._timeout):
+                return self._attempt(request, deadline)
+        except httpx.TimeoutException as exc:
+            return _deadline_error(self._timeout) if time.monotonic() >= deadline - 0.01 else exc
         except Exception as exc:  # any failure to get an answer is this attempt's result
             return exc
+
+    def _attempt(self, request: OutgoingRequest, deadline: float) -> RawResponse | Exception:
+        url = parse_url(request.url)  # as the policy read it
+        if self._precheck:
+            checked_addresses(self._network, url.host, url.effective_port)
+        response = self._client.send(_httpx_request(url, request), stream=True)
+        try:
+            if response.is_stream_consumed:
+                return _preloaded(response)
+            data = bytearray()
+            for chunk in response.iter_raw():  # as sent: decoded, bounded, in _response
+                if time.monotonic() > deadline:
+                    return _deadline_error(self._timeout)
+                if _take(data, chunk):
+                    break
+            # a body that ended is the answer, even if it ended late
+            return _response(response, data)
+        finally:
+            response.close()
 
     def close(self) -> None:
         self._client.close()

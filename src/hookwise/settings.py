@@ -17,13 +17,16 @@ from hookwise.crypto import SecretKey
 from hookwise.errors import ValidationError
 from hookwise.network import NetworkPolicy
 from hookwise.retry import RetryPolicy
+from hookwise.storage.protocol import Attempt, Delivery
 
-__all__ = ["MAX_CONCURRENCY", "MAX_SECONDS", "Options", "Settings"]
+__all__ = ["DISABLE_AFTER", "MAX_CONCURRENCY", "MAX_SECONDS", "Options", "Settings"]
 
 MAX_SECONDS = 24 * 3600.0
 """The longest ``timeout``, ``poll_interval`` and ``refresh_interval`` (a day)."""
 MAX_CONCURRENCY = 10_000
 """The most requests a dispatcher has in flight."""
+DISABLE_AFTER = 5 * 24 * 3600.0
+"""Failing this long, a webhook is turned off (5 days, as Svix)."""
 
 
 class Options(TypedDict, total=False):
@@ -39,6 +42,10 @@ class Options(TypedDict, total=False):
     refresh_interval: float
     clock: Callable[[], float]
     worker: bool
+    webhook_concurrency: int | None
+    breaker_threshold: int
+    disable_after: float | None
+    on_attempt: Callable[[Delivery, Attempt], object] | None
 
 
 def _between(
@@ -88,6 +95,14 @@ def _clock(_instance: object, _attribute: object, value: object) -> None:
         )
 
 
+def _callable(field: str) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: object, _attribute: object, value: object) -> None:
+        if not callable(value):
+            raise ValidationError(field, f"must be callable, not {type(value).__name__}")
+
+    return check
+
+
 def _bool(field: str) -> Callable[[Any, Any, Any], None]:
     def check(_instance: object, _attribute: object, value: object) -> None:
         if not isinstance(value, bool):
@@ -115,6 +130,16 @@ class Settings:
     least, and for changed configuration every ``refresh_interval``. With
     ``worker=False`` nothing is sent from this dispatcher: another process
     (``hookwise worker``) drains the outbox, or call ``deliver_due()``.
+
+    Fairness: at most ``webhook_concurrency`` requests go to one webhook at
+    once (default: half of ``concurrency``; ``Webhook.max_in_flight`` and
+    ``Webhook.rate_limit`` set a webhook's own), and after
+    ``breaker_threshold`` consecutive failures a webhook is paused, 5 s the
+    first time and twice as long each time after, up to 10 minutes. A webhook
+    failing for ``disable_after`` seconds (None: never) is turned off, with
+    the reason kept on it. ``on_attempt(delivery, attempt)`` is called after
+    each attempt is written, on the worker's storage thread, never on the
+    send path; what it raises is logged and ignored.
     """
 
     network: NetworkPolicy = attrs.field(
@@ -132,6 +157,18 @@ class Settings:
     refresh_interval: float = attrs.field(default=1.0, validator=_between(0.0, MAX_SECONDS))
     clock: Callable[[], float] = attrs.field(default=time.time, validator=_clock)
     worker: bool = attrs.field(default=True, validator=_bool("worker"))
+    webhook_concurrency: int | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(_between(1, MAX_CONCURRENCY, integer=True)),
+    )
+    breaker_threshold: int = attrs.field(default=5, validator=_between(1, 1_000, integer=True))
+    disable_after: float | None = attrs.field(
+        default=DISABLE_AFTER,
+        validator=attrs.validators.optional(_between(0.0, 10 * 365 * 24 * 3600.0)),  # type: ignore[arg-type]
+    )
+    on_attempt: Callable[[Delivery, Attempt], object] | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_callable("on_attempt"))
+    )
 
     @classmethod
     def of(cls, options: Options, *, owner: str) -> Settings:
@@ -142,6 +179,14 @@ class Settings:
             known = ", ".join(Options.__annotations__)
             raise ValidationError(unknown[0], f"is not an option of {owner}; options: {known}")
         return cls(**options)
+
+    @property
+    def per_webhook(self) -> int:
+        """Requests in flight to one webhook at most, unless the webhook says:
+        half the worker, so a slow endpoint always leaves room for the others."""
+        if self.webhook_concurrency is not None:
+            return self.webhook_concurrency
+        return max(1, self.concurrency // 2)
 
     @property
     def lease(self) -> float:

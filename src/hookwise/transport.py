@@ -21,16 +21,23 @@ A refusal raises :class:`~hookwise.errors.BlockedAddressError` out of
 through unchanged, so the sender's attempt ends with the hookwise error and
 the core fails the delivery at once. A DNS failure (``OSError``) also passes
 through unchanged: it is transient and retried.
+
+The sync sender's attempts have one deadline (:func:`attempt_deadline`):
+every read and write on a guarded connection waits at most until it, so a
+receiver trickling its status line or headers a byte at a time cannot keep
+a thread past it (a timeout per read would restart with each byte).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import ssl
+import threading
 import time
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import anyio.to_thread
 import httpcore
@@ -44,6 +51,7 @@ __all__ = [
     "AsyncGuardedTransport",
     "GuardedBackend",
     "GuardedTransport",
+    "attempt_deadline",
     "checked_addresses",
 ]
 
@@ -99,6 +107,59 @@ def _check_peer(
     return f"the connection for {host!r} reached {ip}, which the policy refuses"
 
 
+_deadline = threading.local()
+
+
+@contextlib.contextmanager
+def attempt_deadline(seconds: float) -> Iterator[None]:
+    """Bound every read and write this thread makes on a guarded connection
+    to ``seconds`` from now, all of them together."""
+    _deadline.at = time.monotonic() + seconds
+    try:
+        yield
+    finally:
+        _deadline.at = None
+
+
+def _bounded(timeout: float | None) -> float | None:
+    """``timeout``, cut to what is left of this thread's attempt deadline."""
+    at: float | None = getattr(_deadline, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the attempt's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every wait ends at the current attempt's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _bounded(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _bounded(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        tls = self._stream.start_tls(ssl_context, server_hostname, _bounded(timeout))
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._stream.get_extra_info(info)
+
+
 class GuardedBackend(httpcore.NetworkBackend):
     """An httpcore network backend that connects only to checked addresses.
 
@@ -119,6 +180,7 @@ class GuardedBackend(httpcore.NetworkBackend):
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.NetworkStream:
         addresses = checked_addresses(self._network, host, port)  # the one lookup
+        timeout = _bounded(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         failure: Exception | None = None
         for ip in addresses:
@@ -137,7 +199,7 @@ class GuardedBackend(httpcore.NetworkBackend):
             if refused is not None:
                 stream.close()
                 raise BlockedAddressError(refused)
-            return stream
+            return _DeadlineStream(stream)
         assert failure is not None  # resolve() never returns an empty list
         raise failure
 

@@ -306,8 +306,9 @@ def webhook_to_json(webhook: Webhook) -> str:
         "signing": [scheme.value for scheme in webhook.signing],
         "enabled": webhook.enabled,
     }
-    if webhook.disabled_reason is not None:
-        document["disabled_reason"] = webhook.disabled_reason
+    for field in ("disabled_reason", "max_in_flight", "rate_limit"):
+        if getattr(webhook, field) is not None:  # absent in older records: None
+            document[field] = getattr(webhook, field)
     return _dumps(document)
 
 
@@ -317,7 +318,15 @@ def webhook_from_json(text: str) -> Webhook:
         _load(text, "webhook"),
         "webhook",
         ("team", "name", "url"),
-        ("access_token", "secret", "signing", "enabled", "disabled_reason"),
+        (
+            "access_token",
+            "secret",
+            "signing",
+            "enabled",
+            "disabled_reason",
+            "max_in_flight",
+            "rate_limit",
+        ),
     )
     return Webhook(**_flag(fields, "webhook"))
 

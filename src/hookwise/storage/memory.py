@@ -6,7 +6,7 @@ import heapq
 import itertools
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TypeVar
 
 import attrs
@@ -16,6 +16,7 @@ from hookwise.errors import AlreadyExistsError, NotFoundError
 from hookwise.model import Automation, Webhook
 from hookwise.storage.protocol import (
     Attempt,
+    AttemptResult,
     Claim,
     Delivery,
     DeliveryStatus,
@@ -57,6 +58,7 @@ class MemoryStorage:
         self._fired: dict[tuple[str, str], float] = {}
         self._windows: dict[str, dict[str, RunWindow]] = {}
         self._key_ids: set[str] = set()
+        self._failing: dict[_Key, float] = {}  # webhook -> start of its failing streak
         # The due index: every delivery with a ``next_attempt_at`` has one
         # live entry in ``_due_heap``; stale entries (moved or finished
         # deliveries) are dropped when they reach the top, or all at once
@@ -130,6 +132,7 @@ class MemoryStorage:
             return self._list(self._webhooks, team)
 
     def delete_webhook(self, team: str, name: str) -> bool:
+        self.note_success(team, name)  # a webhook made again later starts with a clean slate
         return self._delete(self._webhooks, (team, name))
 
     def disable_webhook(self, team: str, name: str, reason: str) -> bool:
@@ -219,17 +222,32 @@ class MemoryStorage:
             heapq.heappop(heap)
         return None
 
-    def claim(self, now: float, *, limit: int, lease: float) -> list[Claim]:
+    def claim(
+        self,
+        now: float,
+        *,
+        limit: int,
+        lease: float,
+        exclude: Collection[tuple[str, str]] = (),
+    ) -> list[Claim]:
         with self._lock:
             due: list[Delivery] = []
+            passed: list[_DueEntry] = []  # due, but for an excluded endpoint
+            skip = set(exclude)
             while len(due) < limit:
                 top = self._due_top()
                 if top is None or not top[0] <= now:
                     break
                 heapq.heappop(self._due_heap)
+                delivery = self._deliveries[top[4]]
+                if skip and (delivery.team, delivery.webhook) in skip:
+                    passed.append(top)
+                    continue
                 # Out of the index until re-put below with its lease.
                 del self._due_version[top[4]]
-                due.append(self._deliveries[top[4]])
+                due.append(delivery)
+            for entry in passed:  # still live: its version did not change
+                heapq.heappush(self._due_heap, entry)
             claims = []
             for delivery in due:
                 token = uuid.uuid4().hex
@@ -247,26 +265,55 @@ class MemoryStorage:
         next_attempt_at: float | None,
         finished_at: float | None,
     ) -> bool:
+        return self.record_attempts(
+            [AttemptResult(claim, attempt, status, next_attempt_at, finished_at)]
+        )[0]
+
+    def record_attempts(self, results: Sequence[AttemptResult]) -> list[bool]:
         with self._lock:
-            delivery_id = claim.delivery.id
-            if self._leases.get(delivery_id) != claim.lease_token:
-                return False
-            del self._leases[delivery_id]
-            self._attempts[delivery_id].append(attempt)
-            self._put(
-                attrs.evolve(
-                    self._deliveries[delivery_id],
-                    status=status,
-                    attempts=attempt.number,
-                    next_attempt_at=next_attempt_at,
-                    url=attempt.url,
-                    response_status=attempt.response_status,
-                    response_body=attempt.response_body,
-                    error=attempt.error,
-                    finished_at=finished_at,
-                )
+            return [self._record(result) for result in results]
+
+    def _record(self, result: AttemptResult) -> bool:
+        delivery_id, attempt = result.claim.delivery.id, result.attempt
+        if self._leases.get(delivery_id) != result.claim.lease_token:
+            return False
+        del self._leases[delivery_id]
+        self._attempts[delivery_id].append(attempt)
+        self._put(
+            attrs.evolve(
+                self._deliveries[delivery_id],
+                status=result.status,
+                attempts=attempt.number,
+                next_attempt_at=result.next_attempt_at,
+                url=attempt.url,
+                response_status=attempt.response_status,
+                response_body=attempt.response_body,
+                error=attempt.error,
+                finished_at=result.finished_at,
             )
-            return True
+        )
+        return True
+
+    def release(self, claims: Sequence[Claim], next_attempt_at: float) -> int:
+        with self._lock:
+            released = 0
+            for claim in claims:
+                delivery_id = claim.delivery.id
+                if self._leases.get(delivery_id) != claim.lease_token:
+                    continue
+                del self._leases[delivery_id]
+                current = self._deliveries[delivery_id]
+                self._put(attrs.evolve(current, next_attempt_at=next_attempt_at))
+                released += 1
+            return released
+
+    def note_failure(self, team: str, webhook: str, at: float) -> float:
+        with self._lock:
+            return self._failing.setdefault((team, webhook), at)
+
+    def note_success(self, team: str, webhook: str) -> None:
+        with self._lock:
+            self._failing.pop((team, webhook), None)
 
     def requeue(self, delivery_id: str, now: float) -> Delivery:
         with self._lock:
@@ -296,6 +343,8 @@ class MemoryStorage:
         team: str | None = None,
         automation: str | None = None,
         status: DeliveryStatus | None = None,
+        webhook: str | None = None,
+        since: float | None = None,
         limit: int = 100,
     ) -> list[Delivery]:
         keep: list[Callable[[Delivery], bool]] = []
@@ -305,6 +354,10 @@ class MemoryStorage:
             keep.append(lambda d: d.automation == automation)
         if status is not None:
             keep.append(lambda d: d.status is status)
+        if webhook is not None:
+            keep.append(lambda d: d.webhook == webhook)
+        if since is not None:
+            keep.append(lambda d: d.created_at >= since)
         with self._lock:
             rows = [d for d in self._deliveries.values() if all(k(d) for k in keep)]
         rows.sort(key=lambda d: d.created_at, reverse=True)

@@ -12,7 +12,7 @@ hands those down as values; a store keeps them and compares them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -21,6 +21,7 @@ from hookwise.model import Automation, Webhook
 
 __all__ = [
     "Attempt",
+    "AttemptResult",
     "Claim",
     "ConfigStore",
     "Cooldown",
@@ -152,6 +153,18 @@ class Claim:
     lease_until: float
 
 
+@attrs.frozen(slots=True)
+class AttemptResult:
+    """What :meth:`Outbox.record_attempts` writes for one claim: the attempt,
+    and the status, next due time and finish time the core decided."""
+
+    claim: Claim
+    attempt: Attempt
+    status: DeliveryStatus
+    next_attempt_at: float | None
+    finished_at: float | None
+
+
 @runtime_checkable
 class ConfigStore(Protocol):
     """Secrets (sealed), webhooks and automations: what ``Admin`` manages.
@@ -209,11 +222,19 @@ class Outbox(Protocol):
         stored. A taken delivery id raises AlreadyExistsError, storing nothing."""
         ...
 
-    def claim(self, now: float, *, limit: int, lease: float) -> list[Claim]:
+    def claim(
+        self,
+        now: float,
+        *,
+        limit: int,
+        lease: float,
+        exclude: Collection[tuple[str, str]] = (),
+    ) -> list[Claim]:
         """Lease up to ``limit`` due deliveries, earliest ``next_attempt_at``
-        first (then oldest): each gets a new lease token, and its
-        ``next_attempt_at`` moves to ``now + lease``, when it is due again if
-        no result comes back."""
+        first (then oldest), passing over those whose ``(team, webhook)`` is
+        in ``exclude`` (endpoints the worker has enough of, or has paused):
+        each gets a new lease token, and its ``next_attempt_at`` moves to
+        ``now + lease``, when it is due again if no result comes back."""
         ...
 
     def record_attempt(
@@ -229,6 +250,28 @@ class Outbox(Protocol):
         url, response and error onto the delivery, set ``attempts`` to its
         number and the three given values, and release the lease. Else
         change nothing and return False."""
+        ...
+
+    def record_attempts(self, results: Sequence[AttemptResult]) -> list[bool]:
+        """:meth:`record_attempt` for each result, in one transaction; the
+        answer for each, in order. A worker writes finished attempts in
+        batches, so this is what it calls."""
+        ...
+
+    def release(self, claims: Sequence[Claim], next_attempt_at: float) -> int:
+        """Give back leases that were never used: each claim that still holds
+        its lease is due again at ``next_attempt_at``, with no attempt counted
+        and nothing else changed. How many were still held."""
+        ...
+
+    def note_failure(self, team: str, webhook: str, at: float) -> float:
+        """An attempt to this webhook failed at ``at``: unless a failure is
+        already noted since the last success, note ``at``. Returns the time
+        noted, the start of the failing streak (for auto-disable)."""
+        ...
+
+    def note_success(self, team: str, webhook: str) -> None:
+        """An attempt to this webhook succeeded: forget any failing streak."""
         ...
 
     def requeue(self, delivery_id: str, now: float) -> Delivery:
@@ -254,9 +297,15 @@ class History(Protocol):
         team: str | None = None,
         automation: str | None = None,
         status: DeliveryStatus | None = None,
+        webhook: str | None = None,
+        since: float | None = None,
         limit: int = 100,
     ) -> list[Delivery]:
-        """Newest first."""
+        """Newest first, at most ``limit``. Each filter given narrows the list
+        (they combine with AND): ``team``, ``automation`` and ``webhook`` (a
+        name: with ``team``, one team's webhook) match exactly, ``status``
+        is the current status, and ``since`` keeps deliveries created at or
+        after it (``created_at >= since``, seconds since the epoch)."""
         ...
 
     def list_attempts(self, delivery_id: str) -> list[Attempt]:

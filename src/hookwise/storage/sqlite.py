@@ -18,12 +18,13 @@ moves it to the lease's end, and a finished delivery has none.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -40,6 +41,7 @@ from hookwise.storage.codec import (
 )
 from hookwise.storage.protocol import (
     Attempt,
+    AttemptResult,
     Claim,
     Delivery,
     DeliveryStatus,
@@ -52,7 +54,7 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStorage"]
 
 logger = logging.getLogger("hookwise")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Kept in ``PRAGMA user_version``; a file from a newer hookwise is refused."""
 
 _SCHEMA = """
@@ -175,6 +177,15 @@ CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE next_attempt_a
 CREATE TABLE IF NOT EXISTS key_ids (key_id TEXT PRIMARY KEY) WITHOUT ROWID;
 """
     + "\n;\n".join(_KEY_IDS_IN_USE),
+    # when each failing webhook began to fail, for auto-disable
+    5: """
+CREATE TABLE IF NOT EXISTS failing (
+    team TEXT NOT NULL,
+    webhook TEXT NOT NULL,
+    since REAL NOT NULL,
+    PRIMARY KEY (team, webhook)
+) WITHOUT ROWID;
+""",
 }
 
 _DELIVERY_COLUMNS = (
@@ -463,6 +474,7 @@ class SQLiteStorage:
         return [webhook_from_json(row[0]) for row in rows]
 
     def delete_webhook(self, team: str, name: str) -> bool:
+        self.note_success(team, name)  # a webhook made again later starts with a clean slate
         return self._delete("webhooks", team, name)
 
     def disable_webhook(self, team: str, name: str, reason: str) -> bool:
@@ -559,26 +571,32 @@ class SQLiteStorage:
             _note_key_ids(conn, (bytes(entry.sealed_body[:23]) for entry in entries))
         return stored
 
-    def claim(self, now: float, *, limit: int, lease: float) -> list[Claim]:
+    def claim(
+        self,
+        now: float,
+        *,
+        limit: int,
+        lease: float,
+        exclude: Collection[tuple[str, str]] = (),
+    ) -> list[Claim]:
         lease_until = now + lease
+        skip = sorted(set(exclude))
+        passed = "".join(" AND NOT (team = ? AND webhook = ?)" for _ in skip)
         with self._write() as conn:
             rows = conn.execute(
                 f"SELECT {_DELIVERY_COLUMNS}, body FROM deliveries "  # noqa: S608
                 "WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
                 # a process still on schema 2, mid-upgrade, leases with lease_until only
-                "AND (lease_until IS NULL OR lease_until <= ?) "
+                f"AND (lease_until IS NULL OR lease_until <= ?){passed} "
                 "ORDER BY next_attempt_at, created_at, seq LIMIT ?",
-                (now, now, max(limit, 0)),
+                (now, now, *itertools.chain.from_iterable(skip), max(limit, 0)),
             ).fetchall()
-            claims = []
-            for row in rows:
-                token = uuid.uuid4().hex
-                conn.execute(
-                    "UPDATE deliveries SET lease_token = ?, next_attempt_at = ?, lease_until = ? "
-                    "WHERE id = ?",
-                    (token, lease_until, lease_until, row[0]),
-                )
-                claims.append(Claim(_delivery(row), row[17], token, lease_until))
+            claims = [Claim(_delivery(row), row[17], uuid.uuid4().hex, lease_until) for row in rows]
+            conn.executemany(
+                "UPDATE deliveries SET lease_token = ?, next_attempt_at = ?, lease_until = ? "
+                "WHERE id = ?",
+                [(c.lease_token, lease_until, lease_until, c.delivery.id) for c in claims],
+            )
             return claims
 
     def record_attempt(
@@ -590,31 +608,70 @@ class SQLiteStorage:
         next_attempt_at: float | None,
         finished_at: float | None,
     ) -> bool:
+        return self.record_attempts(
+            [AttemptResult(claim, attempt, status, next_attempt_at, finished_at)]
+        )[0]
+
+    def record_attempts(self, results: Sequence[AttemptResult]) -> list[bool]:
         with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
-                "url = ?, response_status = ?, response_body = ?, error = ?, finished_at = ?, "
-                "lease_token = NULL, lease_until = NULL WHERE id = ? AND lease_token = ?",
-                (
-                    DeliveryStatus(status).value,
-                    attempt.number,
-                    next_attempt_at,
-                    attempt.url,
-                    attempt.response_status,
-                    attempt.response_body,
-                    attempt.error,
-                    finished_at,
-                    claim.delivery.id,
-                    claim.lease_token,
-                ),
-            )
-            if cursor.rowcount == 0:
-                return False
-            conn.execute(
+            recorded = []
+            for result in results:
+                attempt = result.attempt
+                cursor = conn.execute(
+                    "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
+                    "url = ?, response_status = ?, response_body = ?, error = ?, "
+                    "finished_at = ?, lease_token = NULL, lease_until = NULL "
+                    "WHERE id = ? AND lease_token = ?",
+                    (
+                        DeliveryStatus(result.status).value,
+                        attempt.number,
+                        result.next_attempt_at,
+                        attempt.url,
+                        attempt.response_status,
+                        attempt.response_body,
+                        attempt.error,
+                        result.finished_at,
+                        result.claim.delivery.id,
+                        result.claim.lease_token,
+                    ),
+                )
+                recorded.append(cursor.rowcount > 0)
+            conn.executemany(
                 f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                attrs.astuple(attempt, recurse=False),
+                [
+                    attrs.astuple(result.attempt, recurse=False)
+                    for result, ok in zip(results, recorded, strict=True)
+                    if ok
+                ],
             )
-            return True
+            return recorded
+
+    def release(self, claims: Sequence[Claim], next_attempt_at: float) -> int:
+        with self._write() as conn:
+            released = 0
+            for claim in claims:
+                cursor = conn.execute(
+                    "UPDATE deliveries SET next_attempt_at = ?, lease_token = NULL, "
+                    "lease_until = NULL WHERE id = ? AND lease_token = ?",
+                    (next_attempt_at, claim.delivery.id, claim.lease_token),
+                )
+                released += cursor.rowcount
+            return released
+
+    def note_failure(self, team: str, webhook: str, at: float) -> float:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO failing (team, webhook, since) VALUES (?, ?, ?)",
+                (team, webhook, at),
+            )
+            row = conn.execute(
+                "SELECT since FROM failing WHERE team = ? AND webhook = ?", (team, webhook)
+            ).fetchone()
+            return float(row[0])
+
+    def note_success(self, team: str, webhook: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM failing WHERE team = ? AND webhook = ?", (team, webhook))
 
     def requeue(self, delivery_id: str, now: float) -> Delivery:
         with self._write() as conn:
@@ -644,18 +701,26 @@ class SQLiteStorage:
         team: str | None = None,
         automation: str | None = None,
         status: DeliveryStatus | None = None,
+        webhook: str | None = None,
+        since: float | None = None,
         limit: int = 100,
     ) -> list[Delivery]:
+        # the indexes on (team, created_at), (automation, created_at) and
+        # (created_at) serve every filter; webhook is a name within a team
         where: list[str] = []
         params: list[Any] = []
         for column, value in (
             ("team", team),
             ("automation", automation),
             ("status", None if status is None else DeliveryStatus(status).value),
+            ("webhook", webhook),
         ):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if since is not None:
+            where.append("created_at >= ?")
+            params.append(float(since))
         clause = f"WHERE {' AND '.join(where)} " if where else ""
         rows = self._read(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {clause}"  # noqa: S608
