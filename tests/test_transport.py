@@ -659,7 +659,7 @@ def test_senders_use_the_guard_unless_given_a_transport() -> None:
         policy, timeout=1.0, transport=httpx.MockTransport(lambda r: httpx.Response(200))
     )
     try:
-        transport = guarded._client._transport
+        transport = guarded._transport
         assert isinstance(transport, GuardedTransport)
         assert isinstance(transport._pool._network_backend, GuardedBackend)
         assert not guarded._precheck

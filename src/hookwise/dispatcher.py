@@ -11,6 +11,7 @@ module only loops, waits and sends: every decision is the core's.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,10 @@ class Dispatcher(Shell):
         self._sender = HttpxSender(settings.network, timeout=settings.timeout, transport=transport)
         self._pipeline = self._core.scheduler()
         self._sending: dict[int, Job] = {}  # by thread id: what each sender has in flight
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._senders_lock = threading.Lock()
+        self._senders = 0  # sender threads started
+        self._idle = 0  # of which are waiting for a job
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._busy_lock = threading.Lock()
@@ -199,20 +204,33 @@ class Dispatcher(Shell):
                 raise
             pipeline.claimed(plan, jobs, wait=None if plan.exclude else wait_for)
         while (job := pipeline.take()) is not None:
-            # daemon threads: a send that hangs never holds up the process's exit
-            threading.Thread(target=self._sends, args=(job,), daemon=True).start()
+            self._hand_over(job)
         return bool(plan)
 
-    def _sends(self, job: Job | None) -> None:
-        """A sender thread: send, hand the result to the pipeline, and go on
-        with the next job it gives, until it has none."""
+    def _hand_over(self, job: Job) -> None:
+        """Give a job to an idle sender thread, starting one if none is idle
+        (daemon threads: a send that hangs never holds up the process's exit)."""
+        with self._senders_lock:
+            if self._idle:
+                self._idle -= 1
+            else:
+                self._senders += 1
+                threading.Thread(target=self._sends, name="hookwise-send", daemon=True).start()
+        self._jobs.put(job)
+
+    def _sends(self) -> None:
+        """A sender thread: take a job, send, hand the result to the pipeline,
+        go on with the next job it gives, and wait for more when it has none."""
         me = threading.get_ident()
-        while job is not None:
-            self._sending[me] = job
-            settled = self._settle(job)
-            del self._sending[me]
-            job = self._pipeline.done(settled)
-            self._wake.set()
+        while (job := self._jobs.get()) is not None:
+            while job is not None:
+                self._sending[me] = job
+                settled = self._settle(job)
+                del self._sending[me]
+                job = self._pipeline.done(settled)
+                self._wake.set()
+            with self._senders_lock:
+                self._idle += 1
 
     def _finish(self) -> None:
         """Stopping: give back what waits and what is still being sent (its
@@ -220,6 +238,8 @@ class Dispatcher(Shell):
         pipeline = self._pipeline
         pipeline.stop()
         pipeline.abandon(list(self._sending.values()))
+        for _ in range(self._senders):
+            self._jobs.put(None)  # each sender thread ends when it takes one
         for _ in range(3):  # what cannot be written is sent again when its lease ends
             try:
                 if not self._step():

@@ -37,8 +37,16 @@ BREAKER_MAX = 600.0
 LEASE_MARGIN = 5.0
 """A claimed job is sent only while its lease has ``timeout`` plus this left,
 so a lease always outlives the request (the request's deadline is ``timeout``)."""
+WRITE_BATCH, WRITE_LINGER = 32, 0.02
+"""Results are written once this many are in, or the oldest has waited this
+many seconds: fewer, larger transactions, at the cost of a few milliseconds
+before the history shows an attempt."""
 WRITE_BACKOFF = (0.05, 5.0)
 """First and longest wait before writing results again after a storage error."""
+CLAIM_BATCH = 32
+"""The fewest deliveries a claim asks for: each claim is a storage round
+trip, so a small ``concurrency`` still claims in batches. Each endpoint's
+share stays bounded by its quota (see :meth:`Lane.quota`)."""
 MAX_EXCLUDED = 200
 """The most endpoints one claim passes over."""
 
@@ -75,6 +83,7 @@ class Settled:
 
     job: Job
     transition: Transition | None
+    at: float = attrs.field(factory=time.monotonic, eq=False)  # when it came in
 
 
 @attrs.define(slots=True)
@@ -184,7 +193,7 @@ class Scheduler:
             if self._release and not self._releasing:
                 release, self._release, self._releasing = tuple(self._release), [], True
             write: tuple[Settled, ...] = ()
-            if self._results and not self._writing and now >= self._write_after:
+            if self._results and not self._writing and now >= self._write_due():
                 write, self._writing = tuple(self._results), True
                 self._results.clear()
             claim, exclude = 0, tuple[_Key, ...]()
@@ -195,10 +204,16 @@ class Scheduler:
                 and now >= self._idle_until
                 and self._waiting < self.concurrency
             ):
-                claim = 2 * self.concurrency - self._waiting
+                claim = max(2 * self.concurrency, CLAIM_BATCH) - self._waiting
                 exclude = self._exclusions(now)
                 self._claiming = True
             return Plan(release, write, claim, exclude)
+
+    def _write_due(self) -> float:
+        """When the results that are in should be written."""
+        if len(self._results) >= WRITE_BATCH or self._stopped:
+            return self._write_after
+        return max(self._write_after, self._results[0].at + WRITE_LINGER)
 
     def _exclusions(self, now: float) -> tuple[_Key, ...]:
         """Endpoints with enough waiting, or paused: a claim passes over them,
@@ -347,15 +362,21 @@ class Scheduler:
             )
 
     def next_wake(self) -> float:
-        """How long a coordinator may sleep before time alone changes what to do."""
+        """How long a coordinator may sleep before time alone changes what to
+        do (anything else that changes it wakes the coordinator itself)."""
         with self._lock:
             now = self._monotonic()
-            waits = [self._poll, max(0.0, self._idle_until - now)]
-            if self._results:
-                waits.append(max(0.0, self._write_after - now))
-            for lane in self._lanes.values():
-                if lane.waiting and (ready := lane.ready_in(now)) is not None:
-                    waits.append(ready)
+            waits = [self._poll]
+            if self._idle_until > now:
+                waits.append(self._idle_until - now)
+            if self._results and not self._writing:
+                waits.append(max(0.0, self._write_due() - now))
+            if self._release and not self._releasing:
+                waits.append(0.0)
+            if self._in_flight < self.concurrency:
+                for lane in self._lanes.values():
+                    if lane.waiting and (ready := lane.ready_in(now)) is not None:
+                        waits.append(ready)
             return min(waits)
 
     def stop(self) -> None:
