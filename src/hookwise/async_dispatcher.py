@@ -208,42 +208,13 @@ class AsyncDispatcher(Shell):
         task.add_done_callback(tasks.discard)
 
     async def _do(self, plan: Plan, wake: asyncio.Event) -> None:
-        """The storage work of one plan, in a thread; failures are the pipeline's to handle."""
-        pipeline, core = self._pipeline, self._core
+        """The storage work of one plan, in a thread."""
         try:
-            if plan.release:
-                try:
-                    await asyncio.to_thread(core.release, plan.release)
-                finally:
-                    pipeline.released()
-            if plan.write:
-                try:
-                    await asyncio.to_thread(core.write, plan.write)
-                except Exception:
-                    pipeline.written(ok=False, batch=plan.write)
-                    logger.exception(
-                        "could not record %d finished attempt(s); kept, and written again "
-                        "shortly (they are not sent again)",
-                        len(plan.write),
-                    )
-                else:
-                    pipeline.written(ok=True)
-            if plan.claim:
-                try:
-                    jobs, wait = await asyncio.to_thread(self._claim, plan)
-                except Exception:
-                    pipeline.claim_failed()
-                    raise
-                pipeline.claimed(plan, jobs, wait=wait)
+            await asyncio.to_thread(self._core.carry_out, plan, self._pipeline)
         except Exception:  # keep the worker alive whatever one pass hits
             logger.exception("hookwise worker pass failed")
         finally:
             wake.set()
-
-    def _claim(self, plan: Plan) -> tuple[list[Job], float | None]:
-        jobs = self._core.claim(plan.claim, plan.exclude)
-        short = len(jobs) < plan.claim and not plan.exclude
-        return jobs, self._core.seconds_until_due() if short else None
 
     async def _send(self, job: Job, wake: asyncio.Event) -> None:
         next_job: Job | None = job

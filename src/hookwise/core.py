@@ -32,7 +32,7 @@ from hookwise.model import Webhook, slack_secret
 from hookwise.outcome import settle
 from hookwise.outgoing import build_request, build_slack_request
 from hookwise.probe import WebhookTestPlan
-from hookwise.scheduler import Job, Scheduler, Settled
+from hookwise.scheduler import Job, Plan, Scheduler, Settled
 from hookwise.settings import Settings
 from hookwise.signing import new_message_id
 from hookwise.storage.protocol import (
@@ -366,6 +366,40 @@ class Core:
         """Give back leases a worker will not use (see :class:`Scheduler`)."""
         for claims, due in batch:
             self.storage.release(claims, due)
+
+    def carry_out(self, plan: Plan, pipeline: Scheduler) -> None:
+        """The storage work of one plan (blocking I/O: the async shell runs it
+        in a thread), each part reported back to ``pipeline``. A failed write
+        keeps its results for the next plan; a failed release leaves the
+        leases to run out; a failed claim raises after reporting."""
+        if plan.release:
+            try:
+                self.release(plan.release)
+            finally:
+                pipeline.released()
+        if plan.write:
+            try:
+                self.write(plan.write)
+            except Exception:
+                pipeline.written(ok=False, batch=plan.write)
+                logger.exception(
+                    "could not record %d finished attempt(s); kept, and written again "
+                    "shortly (they are not sent again)",
+                    len(plan.write),
+                )
+            else:
+                pipeline.written(ok=True)
+        if plan.claim:
+            try:
+                jobs = self.claim(plan.claim, plan.exclude)
+                # fewer than asked: nothing more is due until the store's next due time
+                # (with endpoints passed over, it may be due now: the pipeline decides)
+                short = len(jobs) < plan.claim and not plan.exclude
+                wait = self.seconds_until_due() if short else None
+            except Exception:
+                pipeline.claim_failed()
+                raise
+            pipeline.claimed(plan, jobs, wait=wait)
 
     def _waits_for_key(self, job: Job) -> None:
         self._held += 1

@@ -176,33 +176,10 @@ class Dispatcher(Shell):
     def _step(self) -> bool:
         """Do the storage work the pipeline plans, then start what may go;
         False when there was none."""
-        pipeline, core = self._pipeline, self._core
+        pipeline = self._pipeline
         plan = pipeline.plan()
-        if plan.release:
-            try:
-                core.release(plan.release)
-            finally:
-                pipeline.released()
-        if plan.write:
-            try:
-                core.write(plan.write)
-            except Exception:
-                pipeline.written(ok=False, batch=plan.write)
-                logger.exception(
-                    "could not record %d finished attempt(s); kept, and written again "
-                    "shortly (they are not sent again)",
-                    len(plan.write),
-                )
-            else:
-                pipeline.written(ok=True)
-        if plan.claim:
-            try:
-                jobs = core.claim(plan.claim, plan.exclude)
-                wait_for = core.seconds_until_due() if len(jobs) < plan.claim else None
-            except Exception:
-                pipeline.claim_failed()
-                raise
-            pipeline.claimed(plan, jobs, wait=None if plan.exclude else wait_for)
+        if plan:
+            self._core.carry_out(plan, pipeline)
         while (job := pipeline.take()) is not None:
             self._hand_over(job)
         return bool(plan)

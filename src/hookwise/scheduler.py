@@ -47,6 +47,8 @@ CLAIM_BATCH = 32
 """The fewest deliveries a claim asks for: each claim is a storage round
 trip, so a small ``concurrency`` still claims in batches. Each endpoint's
 share stays bounded by its quota (see :meth:`Lane.quota`)."""
+MAX_WAITING_BATCHES = 8
+"""At most this many claim batches wait in a worker, whatever their endpoints."""
 MAX_EXCLUDED = 200
 """The most endpoints one claim passes over."""
 
@@ -197,17 +199,30 @@ class Scheduler:
                 write, self._writing = tuple(self._results), True
                 self._results.clear()
             claim, exclude = 0, tuple[_Key, ...]()
-            # claim when fewer than a full round wait, up to two rounds
+            # claim when fewer than a full round could start soon (jobs
+            # waiting behind a full or paused endpoint do not count)
+            batch = max(2 * self.concurrency, CLAIM_BATCH)
+            startable = self._startable(now)
             if (
                 not self._claiming
                 and not self._stopped
                 and now >= self._idle_until
-                and self._waiting < self.concurrency
+                and startable < self.concurrency
+                and self._waiting < MAX_WAITING_BATCHES * batch
             ):
-                claim = max(2 * self.concurrency, CLAIM_BATCH) - self._waiting
+                claim = batch - startable
                 exclude = self._exclusions(now)
                 self._claiming = True
             return Plan(release, write, claim, exclude)
+
+    def _startable(self, now: float) -> int:
+        """How many waiting jobs their endpoints have room for."""
+        count = 0
+        for lane in self._lanes.values():
+            if lane.waiting and lane.paused_until <= now:
+                room = (1 if lane.opens else lane.cap) - lane.in_flight
+                count += min(len(lane.waiting), max(0, room))
+        return count
 
     def _write_due(self) -> float:
         """When the results that are in should be written."""
