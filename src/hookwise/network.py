@@ -21,6 +21,7 @@ code runs it in a worker thread, as the event loop does for ``getaddrinfo``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -194,6 +195,19 @@ def is_blocked_address(ip: IPAddress | str) -> bool:
 
 def _parse_host(host: str) -> tuple[IPAddress | None, bool]:
     """``(address, canonical)`` for an IP literal host, ``(None, True)`` for a name.
+    Answers are kept for plain ``str`` hosts: every delivery asks."""
+    if type(host) is str:
+        return _parse_host_kept(host)
+    return _parse_host_once(host)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_host_kept(host: str) -> tuple[IPAddress | None, bool]:
+    return _parse_host_once(host)
+
+
+def _parse_host_once(host: str) -> tuple[IPAddress | None, bool]:
+    """:func:`_parse_host`, worked out.
 
     Hosts ending in a number are IPv4 literals, as browsers and ``inet_aton``
     read them: ``2130706433``, ``0x7f.1`` and ``127.1`` all mean 127.0.0.1
