@@ -198,12 +198,10 @@ class Core:
         webhook = None
         if slack is None:
             key = delivery.team, delivery.webhook
-            if webhooks is None or key not in webhooks:
-                webhook = self.storage.get_webhook(*key)
-                if webhooks is not None:
-                    webhooks[key] = webhook
-            else:
-                webhook = webhooks[key]
+            webhooks = {} if webhooks is None else webhooks
+            if key not in webhooks:
+                webhooks[key] = self.storage.get_webhook(*key)
+            webhook = webhooks[key]
             if webhook is None:
                 return Job(claim, None, f"webhook {delivery.webhook!r} no longer exists")
             if not webhook.enabled:

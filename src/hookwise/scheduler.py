@@ -85,7 +85,6 @@ class Settled:
 
     job: Job
     transition: Transition | None
-    at: float = attrs.field(factory=time.monotonic, eq=False)  # when it came in
 
 
 @attrs.define(slots=True)
@@ -175,6 +174,7 @@ class Scheduler:
         self._waiting = 0
         self._in_flight = 0
         self._results: deque[Settled] = deque()
+        self._results_since = 0.0  # monotonic: when the oldest unwritten result came in
         self._release: list[tuple[tuple[Claim, ...], float]] = []
         self._claiming = False
         self._writing = False
@@ -215,6 +215,11 @@ class Scheduler:
                 self._claiming = True
             return Plan(release, write, claim, exclude)
 
+    def _add_result(self, settled: Settled) -> None:
+        if not self._results:
+            self._results_since = self._monotonic()
+        self._results.append(settled)
+
     def _startable(self, now: float) -> int:
         """How many waiting jobs their endpoints have room for."""
         count = 0
@@ -228,7 +233,7 @@ class Scheduler:
         """When the results that are in should be written."""
         if len(self._results) >= WRITE_BATCH or self._stopped:
             return self._write_after
-        return max(self._write_after, self._results[0].at + WRITE_LINGER)
+        return max(self._write_after, self._results_since + WRITE_LINGER)
 
     def _exclusions(self, now: float) -> tuple[_Key, ...]:
         """Endpoints with enough waiting, or paused: a claim passes over them,
@@ -250,7 +255,7 @@ class Scheduler:
             self._excluded = frozenset(plan.exclude)
             for job in jobs:
                 if job.request is None:  # doomed or held: nothing to send, only to write
-                    self._results.append(self._unsent(job))
+                    self._add_result(self._unsent(job))
                     continue
                 key = job.lane
                 lane = self._lanes.get(key)
@@ -335,7 +340,7 @@ class Scheduler:
             lane = self._lanes[key]
             lane.in_flight -= 1
             self._in_flight -= 1
-            self._results.append(settled)
+            self._add_result(settled)
             healthy = None if settled.transition is None else settled.transition.healthy
             if healthy is True:
                 lane.failures = lane.opens = 0
