@@ -312,16 +312,19 @@ class Scheduler:
         now, wall = self._monotonic(), self._clock()
         for key in list(self._lanes):
             lane = self._lanes[key]
-            if not lane.waiting or lane.ready_in(now) != 0.0:
-                continue
-            job = lane.waiting.popleft()
-            self._waiting -= 1
-            # taking turns: this lane goes to the back of the line
-            self._lanes[key] = self._lanes.pop(key)
-            if job.claim.lease_until - wall < self._timeout + LEASE_MARGIN:
+            job = None
+            while lane.waiting and lane.ready_in(now) == 0.0:
+                job = lane.waiting.popleft()
+                self._waiting -= 1
+                if job.claim.lease_until - wall >= self._timeout + LEASE_MARGIN:
+                    break
                 # waited too long: give it back rather than risk a second sender
                 self._release.append(((job.claim,), wall))
+                job = None
+            if job is None:
                 continue
+            # taking turns: this lane goes to the back of the line
+            self._lanes[key] = self._lanes.pop(key)
             lane.in_flight += 1
             self._in_flight += 1
             if lane.rate is not None:
