@@ -154,8 +154,9 @@ class Dispatcher(Shell):
         self._wake.set()
         if self._thread is not None:
             self._thread.join(max(0.1, deadline - time.monotonic()) + 5.0)
-        if not self._sending:  # else a send still runs on the client: it ends with the process
-            self._sender.close()
+        # Sends still running were given back: closing the client ends them
+        # (with an error nobody records) instead of leaving their sockets open.
+        self._sender.close()
         self._left = self._core.close()
         return self._left
 
