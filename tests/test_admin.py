@@ -304,6 +304,17 @@ def test_disable_and_enable_a_webhook(admin: hw.Admin, storage: hw.Storage) -> N
     assert admin.get_webhook(TEAM, "github-dispatch") == webhook()
 
 
+def test_enable_and_delete_forget_a_failing_streak(admin: hw.Admin, storage: hw.Storage) -> None:
+    setup(admin)
+    assert storage.note_failure(TEAM, "github-dispatch", 100.0) == 100.0
+    admin.enable_webhook(TEAM, "github-dispatch")  # auto-disable counts from now on
+    assert storage.note_failure(TEAM, "github-dispatch", 200.0) == 200.0
+    admin.delete_automation(TEAM, "deploy")
+    admin.delete_webhook(TEAM, "github-dispatch")
+    admin.create_webhook(webhook())  # made again: a clean slate
+    assert storage.note_failure(TEAM, "github-dispatch", 300.0) == 300.0
+
+
 def test_enable_or_disable_a_missing_webhook(admin: hw.Admin, storage: hw.Storage) -> None:
     unchanged(storage, lambda: admin.enable_webhook(TEAM, "nope"), hw.NotFoundError)
     unchanged(storage, lambda: admin.disable_webhook(TEAM, "nope"), hw.NotFoundError)

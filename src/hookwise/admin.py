@@ -255,6 +255,7 @@ class Admin:
         if users:
             raise ValidationError("name", f"webhook {name!r} is used by automations {users}")
         self.storage.delete_webhook(team, name)
+        self.storage.note_success(team, name)  # one made again later starts with a clean slate
 
     def enable_webhook(self, team: str, name: str, *, actor: str | None = None) -> Webhook:
         """Turn a webhook back on, after a 410 Gone or sustained failure

@@ -132,7 +132,6 @@ class MemoryStorage:
             return self._list(self._webhooks, team)
 
     def delete_webhook(self, team: str, name: str) -> bool:
-        self.note_success(team, name)  # a webhook made again later starts with a clean slate
         return self._delete(self._webhooks, (team, name))
 
     def disable_webhook(self, team: str, name: str, reason: str) -> bool:

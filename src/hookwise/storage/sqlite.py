@@ -474,7 +474,6 @@ class SQLiteStorage:
         return [webhook_from_json(row[0]) for row in rows]
 
     def delete_webhook(self, team: str, name: str) -> bool:
-        self.note_success(team, name)  # a webhook made again later starts with a clean slate
         return self._delete("webhooks", team, name)
 
     def disable_webhook(self, team: str, name: str, reason: str) -> bool:

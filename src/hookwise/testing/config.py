@@ -90,9 +90,12 @@ class ConfigStoreContract:
             signing=(Scheme.WANDB,),
             enabled=False,
             disabled_reason="paused by alice",
+            max_in_flight=3,
+            rate_limit=0.5,
         )
         storage.update_webhook(changed)
         assert storage.get_webhook("ml-team", "hook") == changed
+        assert storage.list_webhooks("ml-team") == [changed]
 
         assert storage.delete_webhook("ml-team", "hook") is True
         assert storage.get_webhook("ml-team", "hook") is None

@@ -15,7 +15,7 @@ import attrs
 import pytest
 
 from hookwise.errors import AlreadyExistsError, NotFoundError
-from hookwise.storage.protocol import Cooldown, Delivery, DeliveryStatus, Outbox
+from hookwise.storage.protocol import AttemptResult, Cooldown, Delivery, DeliveryStatus, Outbox
 from hookwise.testing.helpers import (
     T0,
     claim_one,
@@ -373,6 +373,105 @@ class OutboxContract:
         assert after.status is DeliveryStatus.RETRYING
         assert after.attempts == 1
         assert after.response_status == 500
+
+    # -- what a pipelined worker needs: passing over, batches, giving back -----------
+
+    def test_claim_passes_over_excluded_endpoints(self, storage: Outbox) -> None:
+        enqueue(
+            storage,
+            make_delivery("slow1", webhook="slow"),
+            make_delivery("fast1", webhook="fast", created_at=T0 + 1),
+            make_delivery("slow2", webhook="slow", created_at=T0 + 2),
+            make_delivery("other", team="other", webhook="slow", created_at=T0 + 3),
+        )
+        now = T0 + 10
+        got = storage.claim(now, limit=10, lease=60, exclude=[("ml-team", "slow")])
+        # the same webhook name in another team is not passed over
+        assert [c.delivery.id for c in got] == ["fast1", "other"]
+        # the limit counts what is claimed only, and passed-over ones stay due, in order
+        assert storage.claim(now, limit=10, lease=60, exclude=[("ml-team", "nothing")]) != []
+        assert storage.claim(now, limit=10, lease=60) == []
+
+    def test_claim_limit_counts_only_what_it_claims(self, storage: Outbox) -> None:
+        enqueue(
+            storage,
+            make_delivery("s1", webhook="slow"),
+            make_delivery("s2", webhook="slow", created_at=T0 + 1),
+            make_delivery("f1", webhook="fast", created_at=T0 + 2),
+        )
+        [claim] = storage.claim(T0 + 5, limit=1, lease=60, exclude=[("ml-team", "slow")])
+        assert claim.delivery.id == "f1"
+        later = storage.claim(T0 + 5, limit=10, lease=60)
+        assert [c.delivery.id for c in later] == ["s1", "s2"]
+
+    def test_record_attempts_records_a_batch_item_by_item(self, storage: Outbox) -> None:
+        enqueue(
+            storage,
+            make_delivery("a"),
+            make_delivery("b", created_at=T0 + 1),
+            make_delivery("c", created_at=T0 + 2),
+        )
+        a, b, c = storage.claim(T0, limit=3, lease=10)
+        storage.requeue("b", T0)  # b's lease is broken: its result must not land
+        answers = storage.record_attempts(
+            [
+                AttemptResult(a, make_attempt(a), DeliveryStatus.SUCCEEDED, None, T0 + 1),
+                AttemptResult(b, make_attempt(b), DeliveryStatus.SUCCEEDED, None, T0 + 1),
+                AttemptResult(
+                    c,
+                    make_attempt(c, response_status=503, response_body="busy"),
+                    DeliveryStatus.RETRYING,
+                    T0 + 30,
+                    None,
+                ),
+            ]
+        )
+        assert answers == [True, False, True]
+        assert storage.record_attempts([]) == []
+        # a finished; b due again as requeued, untouched; c retrying at T0 + 30
+        assert storage.outstanding() == (2, T0)
+        again = claim_one(storage, T0)
+        assert again.delivery.id == "b"
+        assert again.delivery.status is DeliveryStatus.PENDING
+        assert again.delivery.attempts == 0
+        retried = claim_one(storage, T0 + 30)
+        assert undue(retried.delivery) == undue(
+            attrs.evolve(
+                make_delivery("c", created_at=T0 + 2),
+                status=DeliveryStatus.RETRYING,
+                attempts=1,
+                response_status=503,
+                response_body="busy",
+                error=None,
+            )
+        )
+
+    def test_release_gives_a_lease_back_unused(self, storage: Outbox) -> None:
+        enqueue(storage, make_delivery("a"), make_delivery("b", created_at=T0 + 1))
+        a, b = storage.claim(T0, limit=2, lease=600)
+        storage.requeue("b", T0)  # b's lease is no longer held
+        assert storage.release([a, b], T0 + 50) == 1
+        assert storage.claim(T0 + 49, limit=10, lease=60)[0].delivery.id == "b"
+        again = claim_one(storage, T0 + 50)
+        assert again.delivery.id == "a"
+        assert again.delivery.attempts == 0  # no attempt counted
+        assert again.delivery.status is DeliveryStatus.PENDING
+        # the old claim's lease is gone: its result cannot land
+        late = storage.record_attempt(
+            a, make_attempt(a), status=DeliveryStatus.SUCCEEDED, next_attempt_at=None,
+            finished_at=T0 + 1,
+        )  # fmt: skip
+        assert late is False
+
+    def test_a_failing_streak_keeps_its_start_until_a_success(self, storage: Outbox) -> None:
+        assert storage.note_failure("ml-team", "hook", T0) == T0
+        assert storage.note_failure("ml-team", "hook", T0 + 100) == T0
+        assert storage.note_failure("ml-team", "other", T0 + 5) == T0 + 5
+        assert storage.note_failure("other-team", "hook", T0 + 6) == T0 + 6
+        storage.note_success("ml-team", "hook")
+        assert storage.note_failure("ml-team", "hook", T0 + 200) == T0 + 200
+        assert storage.note_failure("ml-team", "other", T0 + 300) == T0 + 5
+        storage.note_success("ml-team", "never-failed")  # no error
 
     # -- requeue ---------------------------------------------------------------------
 
