@@ -449,3 +449,45 @@ def test_link_filter_without_alias_matches_any_link() -> None:
     assert hw.OnLinkArtifact(alias="^best$").matches(
         hw.Event.artifact_linked(**ALIAS_EVENT, alias="best")
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_in_flight", 1), ("max_in_flight", 10_000), ("rate_limit", 0.001), ("rate_limit", 250)],
+)
+def test_webhook_fairness_fields_keep_good_values(field: str, value: float) -> None:
+    webhook = hw.Webhook(team="t", name="n", url="https://example.com/h", **{field: value})
+    assert getattr(webhook, field) == value
+    from hookwise.storage.codec import webhook_from_json, webhook_to_json
+
+    assert webhook_from_json(webhook_to_json(webhook)) == webhook
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_in_flight", 0),
+        ("max_in_flight", -1),
+        ("max_in_flight", True),
+        ("max_in_flight", 1.5),
+        ("max_in_flight", 10_001),
+        ("rate_limit", 0),
+        ("rate_limit", float("nan")),
+        ("rate_limit", float("inf")),
+        ("rate_limit", "1"),
+        ("rate_limit", True),
+        ("rate_limit", 10**400),
+    ],
+)
+def test_webhook_fairness_fields_refuse_bad_values(field: str, value: object) -> None:
+    with pytest.raises(hw.ValidationError, match=field):
+        hw.Webhook(team="t", name="n", url="https://example.com/h", **{field: value})
+
+
+def test_a_stored_webhook_from_before_the_fairness_fields_loads_without_them() -> None:
+    from hookwise.storage.codec import webhook_from_json
+
+    old = '{"v": 1, "team": "t", "name": "n", "url": "https://example.com/h"}'
+    webhook = webhook_from_json(old)
+    assert webhook.max_in_flight is None
+    assert webhook.rate_limit is None
