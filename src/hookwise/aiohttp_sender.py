@@ -19,7 +19,7 @@ from typing import Any
 from hookwise.errors import BlockedAddressError, HookwiseError, UnsafeURLError, ValidationError
 from hookwise.history import RESPONSE_BYTES
 from hookwise.network import NetworkPolicy
-from hookwise.senders import _deadline_error, _decoded, _take, deadline
+from hookwise.senders import _decoded, _take, within
 from hookwise.transport import LIMITS, _ssl_context, checked_addresses
 from hookwise.url import parse_url
 from hookwise.wire import OutgoingRequest, RawResponse
@@ -153,13 +153,7 @@ class AiohttpSender:
     async def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
         # One deadline for the whole attempt (lookup, connect, send, headers,
         # body): a receiver trickling bytes anywhere is cut when it passes.
-        async with deadline(self._timeout) as passed:
-            try:
-                return await self._attempt(request)
-            except asyncio.CancelledError:
-                if not passed():
-                    raise  # a cancellation from outside: the dispatcher is stopping
-        return _deadline_error(self._timeout)
+        return await within(self._timeout, self._attempt(request))
 
     async def _attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
         refusals: list[HookwiseError] = []

@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Protocol
 
 import httpx
@@ -228,6 +228,19 @@ async def deadline(seconds: float) -> AsyncIterator[Callable[[], bool]]:
             task.uncancel()
 
 
+async def within(
+    seconds: float, attempt: Awaitable[RawResponse | Exception]
+) -> RawResponse | Exception:
+    """``attempt``'s result, or a TimeoutError once ``seconds`` pass."""
+    async with deadline(seconds) as passed:
+        try:
+            return await attempt
+        except asyncio.CancelledError:
+            if not passed():
+                raise  # a cancellation from outside: the dispatcher is stopping
+    return _deadline_error(seconds)
+
+
 class AsyncHttpxSender:
     """Sends from the event loop with one shared ``httpx.AsyncClient``; DNS
     for the policy check runs in a thread (IP literals need none)."""
@@ -250,13 +263,7 @@ class AsyncHttpxSender:
     async def attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
         # One deadline for the whole attempt (lookup, connect, send, headers,
         # body): a receiver trickling bytes anywhere is cut when it passes.
-        async with deadline(self._timeout) as passed:
-            try:
-                return await self._attempt(request)
-            except asyncio.CancelledError:
-                if not passed():
-                    raise  # a cancellation from outside: the dispatcher is stopping
-        return _deadline_error(self._timeout)
+        return await within(self._timeout, self._attempt(request))
 
     async def _attempt(self, request: OutgoingRequest) -> RawResponse | Exception:
         try:
