@@ -10,7 +10,7 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    session.install("-e", ".[tests]")
+    session.install("-e", ".[tests,aiohttp]")
     session.run(
         "pytest",
         "--cov=hookwise",
@@ -29,7 +29,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[tests]", "mypy==2.4.1")
+    session.install("-e", ".[tests,aiohttp]", "mypy==2.4.1")
     session.run("mypy", "--strict", "src")
 
 
