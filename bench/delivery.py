@@ -33,16 +33,14 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
-import multiprocessing
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection
-from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
 import httpx
+from receivers import FAST, receivers
 
 import hookwise as hw
 
@@ -54,77 +52,14 @@ DRAIN_TIMEOUT = 300.0  # seconds a dispatcher gets to drain, at most
 HAS_AIOHTTP = importlib.util.find_spec("aiohttp") is not None
 
 
-# -- the receiver: a child process -------------------------------------------
-
-NO_CONTENT = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
-BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-
-
-def _content_length(head: bytes) -> int | None:
-    """The body length of a request head, or None for one we do not take
-    (chunked: every client here sends ``Content-Length``)."""
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"transfer-encoding":
-            return None
-    return length
-
-
-async def _answer(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: Synchronized[int]
-) -> None:
-    """Serve one keep-alive connection: read each request, answer 204."""
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = _content_length(head)
-            if length is None:
-                writer.write(BAD_REQUEST)
-                break
-            if length:
-                await reader.readexactly(length)
-            count.value += 1  # the only writer: no lock needed
-            writer.write(NO_CONTENT)
-            await writer.drain()
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-        pass
-    finally:
-        writer.close()
-
-
-def _receive(count: Synchronized[int], ready: Connection) -> None:
-    """The child process: serve on a free port, send the port up, run until killed."""
-
-    async def serve() -> None:
-        server = await asyncio.start_server(
-            lambda r, w: _answer(r, w, count), "127.0.0.1", 0, backlog=1024
-        )
-        ready.send(server.sockets[0].getsockname()[1])
-        await server.serve_forever()
-
-    asyncio.run(serve())
+# -- the receiver: a child process (bench/receivers.py) ------------------------
 
 
 @contextlib.contextmanager
 def receiver() -> Iterator[tuple[str, Callable[[], int]]]:
-    """The receiver's URL and a function that reads how many POSTs it got."""
-    context = multiprocessing.get_context("spawn")
-    count = context.Value("q", 0, lock=False)
-    ours, theirs = context.Pipe(duplex=False)
-    process = context.Process(target=_receive, args=(count, theirs), daemon=True)
-    process.start()
-    try:
-        if not ours.poll(30):
-            raise RuntimeError("the receiver did not start within 30 s")
-        port = ours.recv()
-        yield f"http://127.0.0.1:{port}/hook", lambda: int(count.value)
-    finally:
-        process.terminate()
-        process.join(5)
+    """The fast receiver's URL and a function that reads how many POSTs it got."""
+    with receivers() as (urls, received):
+        yield urls[FAST], lambda: received(FAST)
 
 
 # -- the baselines: hand-written loops ---------------------------------------

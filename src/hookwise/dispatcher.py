@@ -167,7 +167,8 @@ class Dispatcher(Shell):
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                self._step()
+                if self._step():
+                    continue  # what it did may call for more (a claim after a claim)
             except Exception:  # keep the worker alive whatever one pass hits
                 self._wake.wait(self._core.pass_failed())
                 continue
