@@ -287,7 +287,7 @@ def test_close_gives_back_a_send_that_hangs(
     store = hw.MemoryStorage()
     admin = hw.Admin(store, network=LOCAL)
     add_endpoint(admin, endpoints, "hang")
-    dispatcher = make_dispatcher(store, timeout=30.0)
+    dispatcher = make_dispatcher(store, timeout=30.0, retry=hw.RetryPolicy(jitter=False))
     [delivery] = fire(dispatcher, "hang", 1)
     assert wait_until(lambda: endpoints.count("hang") == 1, timeout=5.0)
     started = time.monotonic()

@@ -204,8 +204,12 @@ class Dispatcher(Shell):
         while (job := self._jobs.get()) is not None:
             while job is not None:
                 self._sending[me] = job
-                settled = self._settle(job)
+                started = self._core.start()
+                outcome = None if job.request is None else self._sender.attempt(job.request)
                 del self._sending[me]
+                if self._stop.is_set():
+                    return  # given back when the dispatcher stopped: nothing to record
+                settled = self._core.settle(job, started.stop(), outcome)
                 job = self._pipeline.done(settled)
                 self._wake.set()
             with self._senders_lock:
