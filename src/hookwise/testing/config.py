@@ -101,6 +101,35 @@ class ConfigStoreContract:
         assert storage.get_webhook("ml-team", "hook") is None
         assert storage.delete_webhook("ml-team", "hook") is False
 
+    def test_webhook_delivery_limits_round_trip(self, storage: ConfigStore) -> None:
+        limited = make_webhook(max_in_flight=1, rate_limit=0.001)
+        plain = make_webhook(name="plain")
+        storage.create_webhook(limited)
+        storage.create_webhook(plain)
+        stored = storage.get_webhook("ml-team", "hook")
+        assert stored == limited
+        assert stored is not None
+        assert (stored.max_in_flight, stored.rate_limit) == (1, 0.001)
+        assert storage.list_webhooks("ml-team") == [limited, plain]
+
+        for changed in (
+            make_webhook(max_in_flight=10_000, rate_limit=100_000.0),
+            make_webhook(max_in_flight=7, rate_limit=1 / 3),  # every digit kept
+            make_webhook(max_in_flight=2),  # rate_limit back to None, not kept from before
+            make_webhook(rate_limit=12.5),
+            make_webhook(),
+        ):
+            storage.update_webhook(changed)
+            assert storage.get_webhook("ml-team", "hook") == changed
+            assert storage.list_webhooks("ml-team") == [changed, plain]
+
+        storage.update_webhook(limited)
+        assert storage.disable_webhook("ml-team", "hook", "410 Gone") is True
+        assert storage.get_webhook("ml-team", "hook") == make_webhook(
+            max_in_flight=1, rate_limit=0.001, enabled=False, disabled_reason="410 Gone"
+        )
+        assert storage.get_webhook("ml-team", "plain") == plain
+
     def test_webhook_create_taken_and_update_missing(self, storage: ConfigStore) -> None:
         webhook = make_webhook()
         storage.create_webhook(webhook)

@@ -13,7 +13,7 @@ import attrs
 import pytest
 
 from hookwise.errors import AlreadyExistsError
-from hookwise.storage.protocol import Attempt, DeliveryStatus, History, Outbox
+from hookwise.storage.protocol import Attempt, AttemptResult, DeliveryStatus, History, Outbox
 from hookwise.testing.helpers import (
     T0,
     claim_one,
@@ -232,6 +232,129 @@ class HistoryContract:
         requeued = storage.requeue("d1", T0 + 500)
         assert storage.get_delivery("d1") == requeued
         assert storage.list_attempts("d1") == [attempt]  # redelivery keeps the history
+
+    def test_history_of_a_batch_of_results(self, storage: OutboxWithHistory) -> None:
+        enqueue(
+            storage,
+            make_delivery("d1"),
+            make_delivery("d2", created_at=T0 + 1),
+            make_delivery("d3", created_at=T0 + 2),
+        )
+        claim = claim_one(storage, T0, lease=600)  # d1
+        first = make_attempt(claim, response_status=503, response_body="busy")
+        assert storage.record_attempt(
+            claim, first, status=DeliveryStatus.RETRYING, next_attempt_at=T0 + 5,
+            finished_at=None,
+        )  # fmt: skip
+        d2 = claim_one(storage, T0, lease=600)
+        stale = claim_one(storage, T0, lease=10)  # d3, claimed again once its lease ends
+        d1 = claim_one(storage, T0 + 5, lease=600)
+        fresh = claim_one(storage, T0 + 10, lease=600)
+        assert [d1.delivery.id, d2.delivery.id, stale.delivery.id, fresh.delivery.id] == [
+            "d1", "d2", "d3", "d3",
+        ]  # fmt: skip
+        before = storage.get_delivery("d3")
+        second = make_attempt(
+            d1, number=2, started_at=T0 + 5, elapsed=1.0, url="https://example.com/v2"
+        )
+        timed_out = make_attempt(
+            d2, started_at=T0 + 1, response_status=None, response_body=None, error="timed out"
+        )
+        answers = storage.record_attempts(
+            [
+                AttemptResult(d1, second, DeliveryStatus.SUCCEEDED, None, T0 + 6),
+                AttemptResult(stale, make_attempt(stale), DeliveryStatus.SUCCEEDED, None, T0),
+                AttemptResult(d2, timed_out, DeliveryStatus.RETRYING, T0 + 60, None),
+            ]
+        )
+        assert answers == [True, False, True]
+        assert storage.get_delivery("d1") == attrs.evolve(
+            make_delivery("d1"),
+            status=DeliveryStatus.SUCCEEDED,
+            attempts=2,
+            next_attempt_at=None,
+            url="https://example.com/v2",
+            response_status=200,
+            response_body="ok",
+            finished_at=T0 + 6,
+        )
+        assert storage.list_attempts("d1") == [first, second]  # appended, in order
+        assert storage.get_delivery("d2") == attrs.evolve(
+            make_delivery("d2", created_at=T0 + 1),
+            status=DeliveryStatus.RETRYING,
+            attempts=1,
+            next_attempt_at=T0 + 60,
+            error="timed out",
+        )
+        assert storage.list_attempts("d2") == [timed_out]
+        # the lost lease's result changed nothing, and the others still landed
+        assert storage.get_delivery("d3") == before
+        assert storage.list_attempts("d3") == []
+
+    def test_record_attempts_writes_what_record_attempt_writes(
+        self, storage: OutboxWithHistory
+    ) -> None:
+        # (status, next_attempt_at, finished_at, attempt fields), each written both ways
+        kinds: list[tuple[DeliveryStatus, float | None, float | None, dict[str, Any]]] = [
+            (DeliveryStatus.SUCCEEDED, None, T0 + 1, {}),
+            (DeliveryStatus.RETRYING, T0 + 30, None, {"response_status": 503, "error": "busy"}),
+            (
+                DeliveryStatus.FAILED, None, T0 + 2,
+                {"url": "https://example.com/moved", "response_status": None,
+                 "response_body": None, "error": "connection refused"},
+            ),
+            (DeliveryStatus.SUCCEEDED, T0 + 99, T0 + 3, {"response_status": 202}),
+        ]  # fmt: skip
+        n = len(kinds)
+        enqueue(storage, *(make_delivery(f"{way}{i}") for way in ("one", "many") for i in range(n)))
+        claims = {c.delivery.id: c for c in storage.claim(T0, limit=2 * n, lease=60)}
+        results = []
+        for i, (status, due, finished, fields) in enumerate(kinds):
+            one, many = claims[f"one{i}"], claims[f"many{i}"]
+            assert storage.record_attempt(
+                one, make_attempt(one, number=i + 1, **fields), status=status,
+                next_attempt_at=due, finished_at=finished,
+            )  # fmt: skip
+            attempt = make_attempt(many, number=i + 1, **fields)
+            results.append(AttemptResult(many, attempt, status, due, finished))
+        assert storage.record_attempts(results) == [True] * n
+        for i in range(n):
+            single = storage.get_delivery(f"one{i}")
+            assert single is not None
+            assert storage.get_delivery(f"many{i}") == attrs.evolve(
+                single, id=f"many{i}", message_id=f"msg_many{i}", event_id=f"evt_many{i}"
+            )
+            assert storage.list_attempts(f"many{i}") == [
+                attrs.evolve(attempt, delivery_id=f"many{i}")
+                for attempt in storage.list_attempts(f"one{i}")
+            ]
+
+    def test_history_after_a_release(self, storage: OutboxWithHistory) -> None:
+        enqueue(storage, make_delivery("d1"), make_delivery("d2", created_at=T0 + 1))
+        claim = claim_one(storage, T0, lease=600)  # d1
+        first = make_attempt(claim, response_status=503, response_body="busy")
+        assert storage.record_attempt(
+            claim, first, status=DeliveryStatus.RETRYING, next_attempt_at=T0 + 5,
+            finished_at=None,
+        )  # fmt: skip
+        stale = claim_one(storage, T0, lease=10)  # d2, claimed again once its lease ends
+        retry = claim_one(storage, T0 + 5, lease=600)  # d1
+        fresh = claim_one(storage, T0 + 10, lease=600)  # d2
+        assert [stale.delivery.id, retry.delivery.id, fresh.delivery.id] == ["d2", "d1", "d2"]
+        held = storage.get_delivery("d2")
+        assert storage.release([retry, stale], T0 + 7) == 1
+        # due at the time given; status, attempts, response and history as they were
+        assert storage.get_delivery("d1") == attrs.evolve(
+            make_delivery("d1"),
+            status=DeliveryStatus.RETRYING,
+            attempts=1,
+            next_attempt_at=T0 + 7,
+            response_status=503,
+            response_body="busy",
+        )
+        assert storage.list_attempts("d1") == [first]
+        assert storage.get_delivery("d2") == held  # its lease was lost: not released
+        assert storage.list_attempts("d2") == []
 
     # -- the queries -------------------------------------------------------------------
 

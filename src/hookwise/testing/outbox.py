@@ -1,5 +1,6 @@
 """The :class:`~hookwise.storage.protocol.Outbox` contract: enqueue with
-cooldowns, claims and leases, results, redelivery.
+cooldowns, claims and leases (passing over endpoints), results one by one
+and in batches, leases given back, failing streaks, redelivery.
 
 These tests look at the store only through the Outbox's own methods (what
 ``enqueue`` and ``requeue`` return, what ``claim`` hands out, ``outstanding``),
@@ -15,6 +16,7 @@ import attrs
 import pytest
 
 from hookwise.errors import AlreadyExistsError, NotFoundError
+from hookwise.scheduler import MAX_EXCLUDED
 from hookwise.storage.protocol import AttemptResult, Cooldown, Delivery, DeliveryStatus, Outbox
 from hookwise.testing.helpers import (
     T0,
@@ -388,21 +390,88 @@ class OutboxContract:
         got = storage.claim(now, limit=10, lease=60, exclude=[("ml-team", "slow")])
         # the same webhook name in another team is not passed over
         assert [c.delivery.id for c in got] == ["fast1", "other"]
-        # the limit counts what is claimed only, and passed-over ones stay due, in order
-        assert storage.claim(now, limit=10, lease=60, exclude=[("ml-team", "nothing")]) != []
+        # passed over, slow1 and slow2 stay due as they were (at T0), not leased
+        assert storage.outstanding() == (4, T0)
+        later = storage.claim(now, limit=10, lease=60)
+        assert [c.delivery.id for c in later] == ["slow1", "slow2"]  # in the usual order
+        assert [c.lease_until for c in later] == [now + 60, now + 60]
         assert storage.claim(now, limit=10, lease=60) == []
+
+    def test_claim_excludes_exact_team_and_webhook_pairs(self, storage: Outbox) -> None:
+        enqueue(
+            storage,
+            make_delivery("ml-a", webhook="a"),
+            make_delivery("ml-b", webhook="b", created_at=T0 + 1),
+            make_delivery("other-a", team="other", webhook="a", created_at=T0 + 2),
+            make_delivery("other-b", team="other", webhook="b", created_at=T0 + 3),
+            make_delivery("ml-A", webhook="A", created_at=T0 + 4),
+            make_delivery("ml-a2", webhook="a2", created_at=T0 + 5),
+        )
+        # pairs, not a set of teams and a set of webhooks: ml-team's "b" and other's "a"
+        # are not excluded; names match exactly ("A" and "a2" are not "a")
+        exclude = frozenset({("ml-team", "a"), ("other", "b")})
+        got = storage.claim(T0 + 10, limit=10, lease=60, exclude=exclude)
+        assert [c.delivery.id for c in got] == ["ml-b", "other-a", "ml-A", "ml-a2"]
+        rest = storage.claim(T0 + 10, limit=10, lease=60)
+        assert [c.delivery.id for c in rest] == ["ml-a", "other-b"]
 
     def test_claim_limit_counts_only_what_it_claims(self, storage: Outbox) -> None:
         enqueue(
             storage,
-            make_delivery("s1", webhook="slow"),
-            make_delivery("s2", webhook="slow", created_at=T0 + 1),
-            make_delivery("f1", webhook="fast", created_at=T0 + 2),
+            *(make_delivery(f"s{i}", webhook="slow", created_at=T0 + i) for i in range(1, 6)),
+            make_delivery("f1", webhook="fast", created_at=T0 + 10),
+            make_delivery("f2", webhook="fast", created_at=T0 + 11),
+            make_delivery("f3", webhook="fast", created_at=T0 + 12),
         )
-        [claim] = storage.claim(T0 + 5, limit=1, lease=60, exclude=[("ml-team", "slow")])
-        assert claim.delivery.id == "f1"
-        later = storage.claim(T0 + 5, limit=10, lease=60)
-        assert [c.delivery.id for c in later] == ["s1", "s2"]
+        exclude = [("ml-team", "slow")]
+
+        def ids(limit: int, exclude: list[tuple[str, str]]) -> list[str]:
+            claims = storage.claim(T0 + 20, limit=limit, lease=60, exclude=exclude)
+            return [c.delivery.id for c in claims]
+
+        # the five passed over come first, and do not use up the limit
+        assert ids(2, exclude) == ["f1", "f2"]
+        assert ids(2, exclude) == ["f3"]
+        assert ids(2, exclude) == []
+        assert ids(10, []) == ["s1", "s2", "s3", "s4", "s5"]
+
+    def test_claim_excluding_an_endpoint_with_nothing_due_changes_nothing(
+        self, storage: Outbox
+    ) -> None:
+        enqueue(
+            storage,
+            make_delivery("a", next_attempt_at=T0 + 1),
+            make_delivery("b", next_attempt_at=T0 + 2),
+            make_delivery("c", next_attempt_at=T0 + 3, team="other"),
+            make_delivery("idle", webhook="idle", next_attempt_at=T0 + 50),
+        )
+        # "idle" has a delivery not due yet; "never" and the other team's "idle" have none
+        exclude = [("ml-team", "idle"), ("ml-team", "never"), ("other", "idle")]
+        now = T0 + 10
+        assert [c.delivery.id for c in storage.claim(now, limit=2, lease=60, exclude=exclude)] == [
+            "a",
+            "b",
+        ]
+        assert [c.delivery.id for c in storage.claim(now, limit=2, lease=60, exclude=exclude)] == [
+            "c"
+        ]
+        assert storage.outstanding() == (4, T0 + 50)
+        [idle] = storage.claim(T0 + 50, limit=10, lease=60, exclude=[("ml-team", "never")])
+        assert idle.delivery.id == "idle"
+
+    def test_claim_passes_over_many_endpoints(self, storage: Outbox) -> None:
+        # a worker passes over up to MAX_EXCLUDED (200) endpoints in one claim
+        names = [f"hook-{i:03}" for i in range(MAX_EXCLUDED)]
+        enqueue(
+            storage,
+            *(make_delivery(f"d-{n}", webhook=n, created_at=T0 + i) for i, n in enumerate(names)),
+            make_delivery("free", webhook="free", created_at=T0 + 1000),
+        )
+        exclude = [("ml-team", name) for name in names]
+        [claim] = storage.claim(T0 + 2000, limit=10, lease=60, exclude=exclude)
+        assert claim.delivery.id == "free"
+        later = storage.claim(T0 + 2000, limit=1000, lease=60)
+        assert [c.delivery.id for c in later] == [f"d-{n}" for n in names]
 
     def test_record_attempts_records_a_batch_item_by_item(self, storage: Outbox) -> None:
         enqueue(
@@ -427,13 +496,13 @@ class OutboxContract:
             ]
         )
         assert answers == [True, False, True]
-        assert storage.record_attempts([]) == []
         # a finished; b due again as requeued, untouched; c retrying at T0 + 30
         assert storage.outstanding() == (2, T0)
         again = claim_one(storage, T0)
         assert again.delivery.id == "b"
         assert again.delivery.status is DeliveryStatus.PENDING
         assert again.delivery.attempts == 0
+        assert storage.claim(T0 + 29, limit=10, lease=60) == []
         retried = claim_one(storage, T0 + 30)
         assert undue(retried.delivery) == undue(
             attrs.evolve(
@@ -442,36 +511,153 @@ class OutboxContract:
                 attempts=1,
                 response_status=503,
                 response_body="busy",
-                error=None,
             )
         )
+
+    def test_record_attempts_refuses_a_lease_lost_to_a_later_claim(self, storage: Outbox) -> None:
+        enqueue(storage, make_delivery("a"), make_delivery("b", created_at=T0 + 1))
+        a = claim_one(storage, T0, lease=600)
+        stale = claim_one(storage, T0, lease=10)  # b, claimed again once its lease ends
+        fresh = claim_one(storage, T0 + 10, lease=10)
+        assert fresh.delivery.id == stale.delivery.id == "b"
+        answers = storage.record_attempts(
+            [
+                AttemptResult(a, make_attempt(a), DeliveryStatus.SUCCEEDED, None, T0 + 1),
+                AttemptResult(stale, make_attempt(stale), DeliveryStatus.SUCCEEDED, None, T0 + 1),
+            ]
+        )
+        assert answers == [True, False]
+        assert storage.outstanding() == (1, T0 + 20)  # a finished; b still fresh's
+        assert storage.claim(T0 + 15, limit=10, lease=60) == []
+        late = AttemptResult(fresh, make_attempt(fresh), DeliveryStatus.SUCCEEDED, None, T0 + 11)
+        assert storage.record_attempts([late]) == [True]
+        assert storage.outstanding() == (0, None)
+
+    def test_record_attempts_uses_a_lease_once_within_a_batch(self, storage: Outbox) -> None:
+        enqueue(storage, make_delivery("d1"))
+        claim = claim_one(storage)
+        busy = make_attempt(claim, response_status=503, response_body="busy")
+        answers = storage.record_attempts(
+            [
+                AttemptResult(claim, busy, DeliveryStatus.RETRYING, T0 + 30, None),
+                AttemptResult(
+                    claim, make_attempt(claim, number=2), DeliveryStatus.SUCCEEDED, None, T0 + 1
+                ),
+            ]
+        )
+        assert answers == [True, False]
+        assert storage.outstanding() == (1, T0 + 30)
+        after = claim_one(storage, T0 + 30).delivery
+        assert after.status is DeliveryStatus.RETRYING
+        assert after.attempts == 1
+        assert after.response_status == 503
+
+    def test_record_attempts_of_nothing(self, storage: Outbox) -> None:
+        enqueue(storage, make_delivery("d1"))
+        claim = claim_one(storage, T0, lease=60)
+        assert storage.record_attempts([]) == []
+        assert storage.outstanding() == (1, T0 + 60)
+        assert storage.claim(T0 + 59, limit=10, lease=60) == []
+        assert storage.record_attempt(
+            claim, make_attempt(claim), status=DeliveryStatus.SUCCEEDED, next_attempt_at=None,
+            finished_at=T0 + 1,
+        )  # fmt: skip
 
     def test_release_gives_a_lease_back_unused(self, storage: Outbox) -> None:
         enqueue(storage, make_delivery("a"), make_delivery("b", created_at=T0 + 1))
         a, b = storage.claim(T0, limit=2, lease=600)
         storage.requeue("b", T0)  # b's lease is no longer held
         assert storage.release([a, b], T0 + 50) == 1
-        assert storage.claim(T0 + 49, limit=10, lease=60)[0].delivery.id == "b"
+
+        def late() -> bool:
+            return storage.record_attempt(
+                a, make_attempt(a), status=DeliveryStatus.SUCCEEDED, next_attempt_at=None,
+                finished_at=T0 + 1,
+            )  # fmt: skip
+
+        assert late() is False  # the released claim's lease is gone: its result cannot land
+        assert storage.outstanding() == (2, T0)
+        # a is due at the time given, not before
+        assert [c.delivery.id for c in storage.claim(T0 + 49, limit=10, lease=60)] == ["b"]
         again = claim_one(storage, T0 + 50)
         assert again.delivery.id == "a"
-        assert again.delivery.attempts == 0  # no attempt counted
-        assert again.delivery.status is DeliveryStatus.PENDING
-        # the old claim's lease is gone: its result cannot land
-        late = storage.record_attempt(
-            a, make_attempt(a), status=DeliveryStatus.SUCCEEDED, next_attempt_at=None,
-            finished_at=T0 + 1,
+        assert undue(again.delivery) == undue(make_delivery("a"))  # no attempt, still PENDING
+        assert again.lease_token != a.lease_token
+        assert late() is False
+        assert storage.record_attempt(
+            again, make_attempt(again), status=DeliveryStatus.SUCCEEDED, next_attempt_at=None,
+            finished_at=T0 + 51,
         )  # fmt: skip
-        assert late is False
+
+    def test_release_changes_only_the_due_time(self, storage: Outbox) -> None:
+        enqueue(storage, make_delivery("d1"))
+        claim = claim_one(storage)
+        busy = make_attempt(
+            claim, url="https://example.com/v2", response_status=503, response_body="busy"
+        )
+        assert storage.record_attempt(
+            claim, busy, status=DeliveryStatus.RETRYING, next_attempt_at=T0 + 5,
+            finished_at=None,
+        )  # fmt: skip
+        retry = claim_one(storage, T0 + 5, lease=600)
+        # due again at the time given, even before the lease would have ended
+        assert storage.release([retry], T0 + 6) == 1
+        assert storage.outstanding() == (1, T0 + 6)
+        assert storage.claim(T0 + 5.5, limit=10, lease=60) == []
+        again = claim_one(storage, T0 + 6)
+        assert undue(again.delivery) == attrs.evolve(
+            make_delivery("d1"),
+            status=DeliveryStatus.RETRYING,
+            attempts=1,
+            next_attempt_at=None,
+            url="https://example.com/v2",
+            response_status=503,
+            response_body="busy",
+        )
+
+    def test_release_only_leases_still_held(self, storage: Outbox) -> None:
+        enqueue(storage, make_delivery("d1"))
+        stale = claim_one(storage, T0, lease=10)
+        fresh = claim_one(storage, T0 + 10, lease=10)  # claimed again once the lease ended
+        assert storage.release([stale], T0 + 11) == 0
+        assert storage.outstanding() == (1, T0 + 20)  # fresh's lease still holds
+        assert storage.claim(T0 + 15, limit=10, lease=60) == []
+        assert storage.release([], T0) == 0
+        assert storage.release([fresh, fresh], T0 + 30) == 1  # given back once
+        assert storage.outstanding() == (1, T0 + 30)
+        assert storage.record_attempt(
+            fresh, make_attempt(fresh), status=DeliveryStatus.SUCCEEDED, next_attempt_at=None,
+            finished_at=T0 + 12,
+        ) is False  # fmt: skip
 
     def test_a_failing_streak_keeps_its_start_until_a_success(self, storage: Outbox) -> None:
+        start = T0 + 0.5  # kept to the fraction of a second
+        assert storage.note_failure("ml-team", "hook", start) == start
+        assert storage.note_failure("ml-team", "hook", T0 + 100) == start
+        assert storage.note_failure("ml-team", "hook", T0 + 86_400 * 30) == start
+        storage.note_success("ml-team", "hook")
+        # the next failure starts a new streak, which keeps its own start
+        assert storage.note_failure("ml-team", "hook", T0 + 200.25) == T0 + 200.25
+        assert storage.note_failure("ml-team", "hook", T0 + 300) == T0 + 200.25
+        storage.note_success("ml-team", "hook")
+        storage.note_success("ml-team", "hook")  # nothing to forget: no error
+        storage.note_success("ml-team", "never-failed")
+        assert storage.note_failure("ml-team", "hook", T0 + 400) == T0 + 400
+
+    def test_failing_streaks_are_per_team_and_webhook(self, storage: Outbox) -> None:
         assert storage.note_failure("ml-team", "hook", T0) == T0
-        assert storage.note_failure("ml-team", "hook", T0 + 100) == T0
         assert storage.note_failure("ml-team", "other", T0 + 5) == T0 + 5
         assert storage.note_failure("other-team", "hook", T0 + 6) == T0 + 6
+        assert storage.note_failure("ml-team", "Hook", T0 + 7) == T0 + 7
         storage.note_success("ml-team", "hook")
-        assert storage.note_failure("ml-team", "hook", T0 + 200) == T0 + 200
+        # only that webhook's streak is forgotten
         assert storage.note_failure("ml-team", "other", T0 + 300) == T0 + 5
-        storage.note_success("ml-team", "never-failed")  # no error
+        assert storage.note_failure("other-team", "hook", T0 + 300) == T0 + 6
+        assert storage.note_failure("ml-team", "Hook", T0 + 300) == T0 + 7
+        assert storage.note_failure("ml-team", "hook", T0 + 300) == T0 + 300
+        storage.note_success("other-team", "hook")
+        assert storage.note_failure("ml-team", "hook", T0 + 400) == T0 + 300
+        assert storage.note_failure("other-team", "hook", T0 + 400) == T0 + 400
 
     # -- requeue ---------------------------------------------------------------------
 
