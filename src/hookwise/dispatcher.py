@@ -51,7 +51,7 @@ class Dispatcher(Shell):
         settings = self.settings
         self._sender = HttpxSender(settings.network, timeout=settings.timeout, transport=transport)
         self._pipeline = self._core.scheduler()
-        self._sending: dict[int, Job] = {}  # by thread id: what each sender has in flight
+        self._sending: dict[str, Job] = {}  # by lease token: handed to a sender, not yet back
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._senders_lock = threading.Lock()
         self._senders = 0  # sender threads started
@@ -182,13 +182,15 @@ class Dispatcher(Shell):
         plan = pipeline.plan()
         if plan:
             self._core.carry_out(plan, pipeline)
-        while (job := pipeline.take()) is not None:
+        while not self._stop.is_set() and (job := pipeline.take()) is not None:
             self._hand_over(job)
         return bool(plan)
 
     def _hand_over(self, job: Job) -> None:
         """Give a job to an idle sender thread, starting one if none is idle
         (daemon threads: a send that hangs never holds up the process's exit)."""
+        if not self._register(job):
+            return
         with self._senders_lock:
             if self._idle:
                 self._idle -= 1
@@ -197,21 +199,35 @@ class Dispatcher(Shell):
                 threading.Thread(target=self._sends, name="hookwise-send", daemon=True).start()
         self._jobs.put(job)
 
+    def _register(self, job: Job) -> bool:
+        """Count a job as being sent, so that stopping gives it back; once the
+        dispatcher is stopping, give it back instead of sending it."""
+        with self._senders_lock:
+            if not self._stop.is_set():
+                self._sending[job.claim.lease_token] = job
+                return True
+        self._pipeline.abandon([job])
+        self._wake.set()
+        return False
+
     def _sends(self) -> None:
         """A sender thread: take a job, send, hand the result to the pipeline,
         go on with the next job it gives, and wait for more when it has none."""
-        me = threading.get_ident()
         while (job := self._jobs.get()) is not None:
             while job is not None:
-                self._sending[me] = job
+                if self._stop.is_set():
+                    return  # registered: stopping gives it back
                 started = self._core.start()
                 outcome = None if job.request is None else self._sender.attempt(job.request)
-                del self._sending[me]
+                with self._senders_lock:
+                    del self._sending[job.claim.lease_token]
                 if self._stop.is_set():
                     return  # given back when the dispatcher stopped: nothing to record
                 settled = self._core.settle(job, started.stop(), outcome)
                 job = self._pipeline.done(settled)
                 self._wake.set()
+                if job is not None and not self._register(job):
+                    return
             with self._senders_lock:
                 self._idle += 1
 
@@ -219,8 +235,10 @@ class Dispatcher(Shell):
         """Stopping: give back what waits and what is still being sent (its
         receiver may get it twice: at least once), and write what finished."""
         pipeline = self._pipeline
-        pipeline.stop()
-        pipeline.abandon(list(self._sending.values()))
+        with self._senders_lock:  # nothing is registered after this (see _register)
+            pipeline.stop()
+            flying = list(self._sending.values())
+        pipeline.abandon(flying)
         for _ in range(self._senders):
             self._jobs.put(None)  # each sender thread ends when it takes one
         for _ in range(3):  # what cannot be written is sent again when its lease ends

@@ -116,6 +116,14 @@ class Lane:
             self.tokens = min(burst, self.tokens + (now - self.refilled) * self.rate)
             self.refilled = now
 
+    def full(self, now: float) -> bool:
+        """Whether its bucket is full again: only then may the lane be
+        forgotten, or a new one would start with a full burst too soon."""
+        if self.rate is None:
+            return True
+        self.refill(now)
+        return self.tokens >= max(1.0, self.rate)
+
     def ready_in(self, now: float) -> float | None:
         """Seconds until this lane may start a job (0: now), None while its
         slots are full (a finishing request frees one)."""
@@ -252,6 +260,10 @@ class Scheduler:
         poked, or when an endpoint passed over has room again."""
         with self._lock:
             self._claiming = False
+            if self._stopped:  # it came back too late: give it all back, due now
+                if jobs:
+                    self._release.append((tuple(job.claim for job in jobs), self._clock()))
+                return
             self._excluded = frozenset(plan.exclude)
             for job in jobs:
                 if job.request is None:  # doomed or held: nothing to send, only to write
@@ -352,7 +364,9 @@ class Scheduler:
                 lane.failures += 1
                 if lane.opens or lane.failures >= self._threshold:
                     self._open(lane)
-            if not (lane.waiting or lane.in_flight or lane.opens or lane.failures):
+            if not (lane.waiting or lane.in_flight or lane.opens or lane.failures) and lane.full(
+                self._monotonic()
+            ):
                 del self._lanes[key]  # forget endpoints with nothing going on
             return self._take()
 
