@@ -110,6 +110,11 @@ class Lane:
             return self.cap
         return max(1, min(self.cap, math.ceil(self.rate)))
 
+    @property
+    def limit(self) -> int:
+        """Requests it may have in flight now: one probe while half open."""
+        return 1 if self.opens else self.cap
+
     def refill(self, now: float) -> None:
         if self.rate is not None:
             burst = max(1.0, self.rate)
@@ -129,8 +134,7 @@ class Lane:
         slots are full (a finishing request frees one)."""
         if self.paused_until > now:
             return self.paused_until - now
-        limit = 1 if self.opens else self.cap  # half-open: one probe at a time
-        if self.in_flight >= limit:
+        if self.in_flight >= self.limit:
             return None
         if self.rate is not None:
             self.refill(now)
@@ -233,7 +237,7 @@ class Scheduler:
         count = 0
         for lane in self._lanes.values():
             if lane.waiting and lane.paused_until <= now:
-                room = (1 if lane.opens else lane.cap) - lane.in_flight
+                room = lane.limit - lane.in_flight
                 count += min(len(lane.waiting), max(0, room))
         return count
 
@@ -269,15 +273,12 @@ class Scheduler:
                 if job.request is None:  # doomed or held: nothing to send, only to write
                     self._add_result(self._unsent(job))
                     continue
-                key = job.lane
-                lane = self._lanes.get(key)
+                cap = min(job.cap or self._per_webhook, self.concurrency)
+                lane = self._lanes.get(job.lane)
                 if lane is None:
-                    cap = min(job.cap or self._per_webhook, self.concurrency)
-                    lane = self._lanes[key] = Lane(cap, job.rate)
+                    lane = self._lanes[job.lane] = Lane(cap, job.rate)
                     lane.tokens, lane.refilled = max(1.0, job.rate or 1.0), self._monotonic()
-                elif lane.cap != (cap := min(job.cap or self._per_webhook, self.concurrency)):
-                    lane.cap = cap
-                lane.rate = job.rate
+                lane.cap, lane.rate = cap, job.rate  # the webhook's latest settings
                 lane.waiting.append(job)
                 self._waiting += 1
             if len(jobs) < plan.claim:
