@@ -1,0 +1,255 @@
+"""Every code block of README.md and docs/ runs as written.
+
+A page is run top to bottom, as a reader would copy it:
+
+- ``python`` blocks run in order in one namespace per page (a later block
+  may use what an earlier one made);
+- ``bash`` blocks run with ``bash -euo pipefail``; what a block exports is
+  seen by the blocks after it (python ones included), as in a terminal;
+- everything runs in a fresh, empty folder holding ``.venv`` (a link to the
+  environment running the tests, so ``.venv/bin/hookwise`` works as the
+  README writes it) with ``HOOKWISE_SECRET_KEY`` unset;
+- a block whose first line is a comment starting ``# fragment`` is shown, not
+  run: the comment says why (it installs, runs until stopped, or is one line
+  of a larger program);
+- other languages (``json``, ``toml``, ``text``) are data, not run.
+
+The network is closed while a page runs: a name other than ``localhost``
+does not resolve and a connection to anything but 127.0.0.1 or ::1 is
+refused, so a snippet that would reach the internet fails here instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+RUN = ("python", "py", "bash", "sh", "shell")
+ALIASES = {"py": "python", "sh": "bash", "shell": "bash"}
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)[ \t]*(?P<info>[^\n`]*)$")
+
+
+@dataclass(frozen=True)
+class Block:
+    page: Path
+    line: int  # 1-based line of the opening fence
+    language: str
+    source: str
+
+    @property
+    def fragment(self) -> bool:
+        first = self.source.lstrip().splitlines()[:1]
+        return bool(first) and first[0].lstrip().lower().startswith("# fragment")
+
+    @property
+    def where(self) -> str:
+        page = self.page.relative_to(ROOT) if self.page.is_relative_to(ROOT) else self.page.name
+        return f"{page}:{self.line}"
+
+
+def blocks(page: Path) -> list[Block]:
+    """The fenced blocks of a page, dedented (a block may sit in a list)."""
+    found: list[Block] = []
+    lines = page.read_text(encoding="utf-8").splitlines()
+    i = 0
+    while i < len(lines):
+        opening = FENCE.match(lines[i])
+        if opening is None:
+            i += 1
+            continue
+        indent, fence = opening["indent"], opening["fence"]
+        info = opening["info"].strip().split()
+        language = info[0].lower().lstrip("{.").rstrip("}") if info else ""
+        body: list[str] = []
+        j = i + 1
+        while j < len(lines) and lines[j].strip() != fence:
+            text = lines[j]
+            body.append(text[len(indent) :] if text.startswith(indent) else text.lstrip())
+            j += 1
+        found.append(Block(page, i + 1, language, "\n".join(body) + "\n"))
+        i = j + 1
+    return found
+
+
+_LOCAL_NAMES = {"localhost", "localhost.", "127.0.0.1", "::1", "ip6-localhost"}
+
+
+def _is_loopback(host: object) -> bool:
+    if not isinstance(host, str):
+        return False
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class ClosedNetwork:
+    """Loopback only, and a record of everything else that was tried (a
+    refusal inside a worker thread would otherwise go unseen)."""
+
+    def __init__(self) -> None:
+        self.refused: list[str] = []
+        self._lock = threading.Lock()
+
+    def refuse(self, what: str) -> OSError:
+        with self._lock:
+            self.refused.append(what)
+        return OSError(f"tests/test_docs.py: the network is closed to {what}")
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        real_getaddrinfo = socket.getaddrinfo
+        real_connect = socket.socket.connect
+        real_connect_ex = socket.socket.connect_ex
+
+        def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+            name = host.decode() if isinstance(host, bytes) else host
+            if name is not None and name.lower() not in _LOCAL_NAMES and not _is_loopback(name):
+                raise socket.gaierror(socket.EAI_NONAME, str(self.refuse(f"resolving {name!r}")))
+            return real_getaddrinfo(host, *args, **kwargs)
+
+        def check(sock: socket.socket, address: Any) -> None:
+            if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+                raise self.refuse(f"connecting to {address!r}")
+
+        def connect(sock: socket.socket, address: Any) -> None:
+            check(sock, address)
+            real_connect(sock, address)
+
+        def connect_ex(sock: socket.socket, address: Any) -> int:
+            check(sock, address)
+            return real_connect_ex(sock, address)
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+        monkeypatch.setattr(socket.socket, "connect", connect)
+        monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+def _environment_from(dump: bytes) -> Iterator[tuple[str, str]]:
+    for item in dump.split(b"\0"):
+        name, sep, value = item.partition(b"=")
+        if sep and name:
+            yield os.fsdecode(name), os.fsdecode(value)
+
+
+def run_bash(block: Block, folder: Path) -> None:
+    """Run a shell block; carry what it exported over into ``os.environ``."""
+    dump = folder / ".env-after-block"
+    script = f"{block.source}\nenv -0 > {dump}\n"
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=folder,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"{block.where}: the bash block exited with {done.returncode}\n"
+            f"--- block\n{block.source}--- stdout\n{done.stdout}--- stderr\n{done.stderr}",
+            pytrace=False,
+        )
+    after = dict(_environment_from(dump.read_bytes()))
+    dump.unlink()
+    for name in set(os.environ) - set(after):
+        del os.environ[name]
+    for name, value in after.items():
+        if name not in ("_", "SHLVL", "PWD", "OLDPWD") and os.environ.get(name) != value:
+            os.environ[name] = value
+
+
+def run_python(block: Block, namespace: dict[str, Any]) -> None:
+    code = compile(block.source, block.where, "exec")
+    try:
+        exec(code, namespace)
+    except BaseException as exc:
+        raise AssertionError(f"{block.where}: {type(exc).__name__}: {exc}") from exc
+
+
+RUNNERS: dict[str, Callable[[Block, Path, dict[str, Any]], None]] = {
+    "python": lambda b, _f, ns: run_python(b, ns),
+    "bash": lambda b, f, _ns: run_bash(b, f),
+}
+
+
+def _page_id(page: Path) -> str:
+    return str(page.relative_to(ROOT))
+
+
+@pytest.fixture
+def reader_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty folder, as a reader's terminal would start in, and an
+    environment the page changes only for itself."""
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    saved = os.environ.copy()
+    monkeypatch.chdir(tmp_path)
+    os.environ.pop("HOOKWISE_SECRET_KEY", None)
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    try:
+        yield tmp_path
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+def test_every_block_runs(page: Path, reader_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    network = ClosedNetwork()
+    network.install(monkeypatch)
+    namespace: dict[str, Any] = {"__name__": "__docs__"}
+    for block in blocks(page):
+        language = ALIASES.get(block.language, block.language)
+        if language not in RUNNERS or block.fragment:
+            continue
+        RUNNERS[language](block, reader_folder, namespace)
+    leftover = [
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and t.is_alive() and not t.daemon
+    ]
+    assert not leftover, f"{_page_id(page)} left threads running: {leftover}"
+    assert not network.refused, f"{_page_id(page)} tried to reach the network: {network.refused}"
+
+
+def test_every_page_is_checked() -> None:
+    """Nothing escapes by a spelling the runner does not know: a block is run,
+    marked a fragment, or in a language that is data."""
+    data = {"", "json", "toml", "text", "yaml", "console", "http", "ini", "jsonc", "mermaid"}
+    unknown = [
+        f"{b.where} ({b.language})"
+        for page in PAGES
+        for b in blocks(page)
+        if b.language not in RUN and b.language not in data
+    ]
+    assert not unknown, f"blocks in a language the docs runner does not know: {unknown}"
+
+
+def test_a_failing_block_is_reported_with_its_place(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("# t\n\n```python\nx = 1\n```\n\n- a list\n\n  ```python\n  1 / 0\n  ```\n")
+    found = blocks(page)
+    assert [(b.line, b.source) for b in found] == [(3, "x = 1\n"), (9, "1 / 0\n")]
+    namespace: dict[str, Any] = {}
+    run_python(found[0], namespace)
+    assert namespace["x"] == 1
+    with pytest.raises(AssertionError, match=r"page\.md:9: ZeroDivisionError"):
+        run_python(found[1], namespace)
+
+
+def test_a_fragment_says_so() -> None:
+    shown = Block(ROOT / "README.md", 1, "python", "# fragment: one line of a receiver\nverify()\n")
+    assert shown.fragment
+    assert not Block(ROOT / "README.md", 1, "python", "verify()  # fragment\n").fragment
