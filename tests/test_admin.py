@@ -686,3 +686,66 @@ def test_delivery_history_by_webhook_and_since(storage: hw.Storage, admin: hw.Ad
     assert ids(since=-(10**20)) == ["c", "b", "a"]
     assert ids(since=150, webhook="github-dispatch") == ["c"]
     assert ids(since=150, webhook="github-dispatch", team=TEAM) == []
+
+
+# -- fetch_existing / create_missing (the W&B SDK's idempotent setup) --------
+
+
+def test_fetch_existing_returns_what_is_stored_and_changes_nothing(
+    admin: hw.Admin, storage: hw.Storage, clock: Clock
+) -> None:
+    setup(admin)
+    before = snapshot(storage)
+    clock.now += 60
+    info = admin.create_secret(secret(value=ROTATED), fetch_existing=True)
+    assert (info.name, info.updated_at) == ("GITHUB_TOKEN", 1_000.0)  # the value was kept
+    other = webhook(url="https://example.com/other")
+    assert admin.create_webhook(other, fetch_existing=True).url == URL
+    changed = automation(description="a different one")
+    assert admin.create_automation(changed, fetch_existing=True).description == ""
+    assert snapshot(storage) == before
+    # without it, a taken name is still refused
+    unchanged(storage, lambda: admin.create_webhook(other), hw.AlreadyExistsError)
+    unchanged(storage, lambda: admin.create_automation(changed), hw.AlreadyExistsError)
+    unchanged(storage, lambda: admin.create_secret(secret(value=ROTATED)), hw.AlreadyExistsError)
+
+
+def test_fetch_existing_still_validates_what_it_is_given(
+    admin: hw.Admin, storage: hw.Storage
+) -> None:
+    setup(admin)
+    bad = webhook(url="http://example.com/plain")
+    unchanged(storage, lambda: admin.create_webhook(bad, fetch_existing=True), hw.UnsafeURLError)
+
+
+def test_create_missing_creates_then_updates(admin: hw.Admin, storage: hw.Storage) -> None:
+    admin.create_secret(secret("SIGNING_KEY", SIGNING))
+    made = admin.update_secret(secret(), create_missing=True)
+    assert made.name == "GITHUB_TOKEN"
+    admin.update_webhook(webhook(), create_missing=True)
+    assert admin.get_webhook(TEAM, "github-dispatch").url == URL
+    admin.update_webhook(webhook(url="https://example.com/moved"), create_missing=True)
+    assert admin.get_webhook(TEAM, "github-dispatch").url == "https://example.com/moved"
+    admin.update_automation(automation(), create_missing=True)
+    admin.update_automation(automation(description="second"), create_missing=True)
+    assert admin.get_automation(TEAM, "deploy").description == "second"
+    # without it, a missing record is still an error
+    unchanged(storage, lambda: admin.update_automation(automation("nope")), hw.NotFoundError)
+
+
+def test_create_missing_asks_for_create_rights() -> None:
+    asked: list[str] = []
+
+    class Recorder:
+        def allows(self, actor: str | None, action: str, target: object) -> bool:
+            asked.append(str(action))
+            return action != "webhook.create"
+
+    store = hw.MemoryStorage()
+    admin = hw.Admin(store, authorizer=Recorder())
+    admin.create_secret(secret(), actor="bob")
+    admin.create_secret(secret("SIGNING_KEY", SIGNING), actor="bob")
+    with pytest.raises(hw.PermissionDenied):
+        admin.update_webhook(webhook(), actor="bob", create_missing=True)
+    assert asked[-1] == "webhook.create"
+    assert store.get_webhook(TEAM, "github-dispatch") is None

@@ -21,7 +21,7 @@ import attrs
 
 from hookwise.authz import Action, Authorizer, Target, as_action
 from hookwise.crypto import SecretKey
-from hookwise.errors import NotFoundError, PermissionDenied, ValidationError
+from hookwise.errors import AlreadyExistsError, NotFoundError, PermissionDenied, ValidationError
 from hookwise.history import list_deliveries
 from hookwise.model import (
     Automation,
@@ -132,17 +132,32 @@ class Admin:
 
     # -- secrets ---------------------------------------------------------
 
-    def create_secret(self, secret: Secret, *, actor: str | None = None) -> SecretInfo:
+    def create_secret(
+        self, secret: Secret, *, actor: str | None = None, fetch_existing: bool = False
+    ) -> SecretInfo:
+        """Store a new secret. With ``fetch_existing`` (the W&B SDK's word), a
+        secret of that name already there is returned as it is, value kept,
+        instead of raising :class:`~hookwise.AlreadyExistsError`."""
         _expect(secret, Secret, "secret")
         self._allow(actor, Action.SECRET_CREATE, lambda: Target(secret.team, secret.name))
         now = self._clock()
         record = self._sealed(secret, created_at=now, now=now)
-        self.storage.create_secret(record)
+        try:
+            self.storage.create_secret(record)
+        except AlreadyExistsError:
+            if not fetch_existing:
+                raise
+            return _info(self._secret_record(secret.team, secret.name))
         return _info(record)
 
-    def update_secret(self, secret: Secret, *, actor: str | None = None) -> SecretInfo:
-        """Replace a secret's value (rotation); deliveries use it from now on."""
+    def update_secret(
+        self, secret: Secret, *, actor: str | None = None, create_missing: bool = False
+    ) -> SecretInfo:
+        """Replace a secret's value (rotation); deliveries use it from now on.
+        With ``create_missing`` a secret not there yet is created."""
         _expect(secret, Secret, "secret")
+        if create_missing and self.storage.get_secret(secret.team, secret.name) is None:
+            return self.create_secret(secret, actor=actor)
         self._allow(actor, Action.SECRET_UPDATE, lambda: Target(secret.team, secret.name))
         created = self._secret_record(secret.team, secret.name).created_at
         for webhook in self.storage.list_webhooks(secret.team):
@@ -198,16 +213,31 @@ class Admin:
 
     # -- webhooks --------------------------------------------------------
 
-    def create_webhook(self, webhook: Webhook, *, actor: str | None = None) -> Webhook:
+    def create_webhook(
+        self, webhook: Webhook, *, actor: str | None = None, fetch_existing: bool = False
+    ) -> Webhook:
+        """Store a new webhook. With ``fetch_existing``, a webhook of that name
+        already there is returned as stored instead of raising
+        :class:`~hookwise.AlreadyExistsError` (the one given is still checked)."""
         _expect(webhook, Webhook, "webhook")
         self._allow(actor, Action.WEBHOOK_CREATE, lambda: Target(webhook.team, webhook.name))
         self._check_webhook(webhook)
-        self.storage.create_webhook(webhook)
+        try:
+            self.storage.create_webhook(webhook)
+        except AlreadyExistsError:
+            if not fetch_existing:
+                raise
+            return self._webhook(webhook.team, webhook.name)
         return webhook
 
-    def update_webhook(self, webhook: Webhook, *, actor: str | None = None) -> Webhook:
-        """Replace a webhook. Its automations' templates must still validate."""
+    def update_webhook(
+        self, webhook: Webhook, *, actor: str | None = None, create_missing: bool = False
+    ) -> Webhook:
+        """Replace a webhook. Its automations' templates must still validate.
+        With ``create_missing`` a webhook not there yet is created."""
         _expect(webhook, Webhook, "webhook")
+        if create_missing and self.storage.get_webhook(webhook.team, webhook.name) is None:
+            return self.create_webhook(webhook, actor=actor)
         self._allow(actor, Action.WEBHOOK_UPDATE, lambda: Target(webhook.team, webhook.name))
         self._check_webhook(webhook)
         self._webhook(webhook.team, webhook.name)
@@ -291,17 +321,32 @@ class Admin:
 
     # -- automations -----------------------------------------------------
 
-    def create_automation(self, automation: Automation, *, actor: str | None = None) -> Automation:
+    def create_automation(
+        self, automation: Automation, *, actor: str | None = None, fetch_existing: bool = False
+    ) -> Automation:
+        """Store a new automation. With ``fetch_existing`` (as in the W&B SDK),
+        an automation of that name already there is returned as stored instead
+        of raising :class:`~hookwise.AlreadyExistsError`."""
         _expect(automation, Automation, "automation")
         self._allow(actor, Action.AUTOMATION_CREATE, lambda: _target(automation))
         self._check_automation(automation)
-        self.storage.create_automation(automation)
+        try:
+            self.storage.create_automation(automation)
+        except AlreadyExistsError:
+            if not fetch_existing:
+                raise
+            return self._automation(automation.team, automation.name)
         return automation
 
-    def update_automation(self, automation: Automation, *, actor: str | None = None) -> Automation:
+    def update_automation(
+        self, automation: Automation, *, actor: str | None = None, create_missing: bool = False
+    ) -> Automation:
         """Replace the automation of that team and name. With an authorizer,
-        the actor must manage both the scope it had and the scope it gets."""
+        the actor must manage both the scope it had and the scope it gets.
+        With ``create_missing`` (as in the W&B SDK) one not there yet is created."""
         _expect(automation, Automation, "automation")
+        if create_missing and self.storage.get_automation(automation.team, automation.name) is None:
+            return self.create_automation(automation, actor=actor)
         self._allow(actor, Action.AUTOMATION_UPDATE, lambda: _target(automation))
         if self.authorizer is not None:
             stored = self._stored_automation(automation.team, automation.name)
