@@ -136,3 +136,31 @@ def test_reference_pages_have_no_code_blocks_to_run() -> None:
     """tests/test_docs.py runs every fenced block; these pages are directives."""
     for page in REFERENCE.glob("*.md"):
         assert not FENCE.search(page.read_text(encoding="utf-8")), page.name
+
+
+def test_the_docstrings_rest_roles_become_optional_cross_references() -> None:
+    """docs/reference/_griffe_roles.py, which mkdocs.yml loads: no role is
+    left for Markdown to show as ``:class:``, and a short name resolves from
+    where the docstring is (``:meth:`close``` in Dispatcher is its close)."""
+    assert "docs/reference/_griffe_roles.py" in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    griffe = pytest.importorskip("griffe")
+    extension = griffe.load_extensions(str(REFERENCE / "_griffe_roles.py"))
+    package = griffe.load("hookwise", search_paths=[str(ROOT / "src")], extensions=extension)
+
+    close = '<autoref identifier="hookwise.dispatcher.Dispatcher.close" optional>`close`'
+    assert close in package["dispatcher.Dispatcher"].docstring.value
+    outbox = package["testing"].docstring.value
+    assert (
+        '<autoref identifier="hookwise.storage.protocol.Outbox" optional>`Outbox`</autoref>'
+        in outbox
+    )
+    assert "against it:\n" in outbox  # a reST "::" shown as Sphinx shows it
+
+    left = []
+    stack = [package]
+    while stack:
+        obj = stack.pop()
+        if obj.docstring is not None and re.search(r":[a-z]+:`", obj.docstring.value):
+            left.append(obj.path)
+        stack.extend(m for m in obj.members.values() if not m.is_alias)
+    assert left == []
