@@ -65,7 +65,7 @@ being sent), read from storage when the metrics are collected."""
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 """The bucket boundaries semantic conventions advise for HTTP client durations."""
 
-logger = logging.getLogger("hookwise.otel")
+logger = logging.getLogger("hookwise")  # the one logger redaction covers (logs.py)
 
 _OUTCOMES = {
     DeliveryStatus.SUCCEEDED: "succeeded",
