@@ -278,6 +278,36 @@ def test_the_users_on_attempt_runs_after_and_telemetry_never_breaks_it(
     assert len(otel.spans()) == 2  # recorded before the user's callback ran
 
 
+def test_an_api_without_bucket_advice_still_gets_the_histogram(otel: Otel) -> None:
+    """opentelemetry-api before 1.30 has no explicit_bucket_boundaries_advisory."""
+    made: list[str] = []
+
+    class OldMeter:
+        def __init__(self, meter: Any) -> None:
+            self.meter = meter
+
+        def create_histogram(self, name: str, unit: str = "", description: str = "") -> Any:
+            made.append(name)
+            return self.meter.create_histogram(name, unit=unit, description=description)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.meter, name)
+
+    class OldProvider:
+        def get_meter(self, *args: Any, **kwargs: Any) -> Any:
+            return OldMeter(otel.meter_provider.get_meter(*args, **kwargs))
+
+    telemetry = instrument(
+        tracer_provider=otel.tracer_provider,
+        meter_provider=OldProvider(),  # type: ignore[arg-type]
+    )
+    telemetry(*sample())
+    assert made == [hookwise.otel.ATTEMPT_DURATION]
+    [point] = otel.points()[hookwise.otel.ATTEMPT_DURATION]
+    assert point.count == 1
+    assert point.sum == pytest.approx(0.25)
+
+
 def sample(**changes: Any) -> tuple[hw.Delivery, hw.Attempt]:
     url = f"https://user:pw@hooks.slack.com/services/T000/B000/{PATH_TOKEN}?x={PATH_TOKEN}"
     delivery = hw.Delivery(

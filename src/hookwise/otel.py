@@ -94,6 +94,22 @@ def redact_url(url: str) -> tuple[str, str | None, int | None]:
     return full, host, _DEFAULT_PORTS.get(scheme) if port is None else port
 
 
+def _histogram(meter: metrics.Meter) -> metrics.Histogram:
+    """The attempt-duration histogram, with the semantic conventions' buckets
+    where the API can advise them (opentelemetry-api 1.30 and later; before,
+    the SDK's default buckets)."""
+    description = "How long each delivery attempt took."
+    try:
+        return meter.create_histogram(
+            ATTEMPT_DURATION,
+            unit="s",
+            description=description,
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+    except TypeError:
+        return meter.create_histogram(ATTEMPT_DURATION, unit="s", description=description)
+
+
 def _error_type(attempt: Attempt) -> str:
     """What ``error.type`` says of a failed attempt: the status code of an
     answer, the exception's type name, or ``_OTHER`` (never the error text,
@@ -141,12 +157,7 @@ class Telemetry:
             description="Delivery attempts, by the outcome they left the delivery in "
             "(succeeded, retrying, failed).",
         )
-        self._duration = meter.create_histogram(
-            ATTEMPT_DURATION,
-            unit="s",
-            description="How long each delivery attempt took.",
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
-        )
+        self._duration = _histogram(meter)
         self._depth = depth
         self._then = then
         self._closed = False
