@@ -126,7 +126,9 @@ def _outcome(delivery: Delivery) -> str:
 
 class Telemetry:
     """An ``on_attempt`` callback that records each attempt with OpenTelemetry
-    (see :func:`instrument`). Thread-safe; never raises into the dispatcher."""
+    (see :func:`instrument`). Thread-safe. A failure of the telemetry itself
+    is logged here and never reaches the dispatcher; what the user's own
+    callback raises goes to the dispatcher, which logs it as ever."""
 
     __slots__ = (
         "_closed",
