@@ -60,7 +60,7 @@ from hookwise.errors import (
     PermissionDenied,
     ValidationError,
 )
-from hookwise.model import Automation, Secret, Webhook
+from hookwise.model import Automation, Secret, SendNotification, SendWebhook, Webhook
 from hookwise.network import NetworkPolicy
 from hookwise.storage.codec import (
     FORMAT_VERSION,
@@ -486,23 +486,43 @@ def _run(
         ("webhook", description.webhooks),
         ("automation", description.automations),
     )
+    failed: dict[tuple[Kind, str, str], str] = {}  # what could not be stored, and its place
     for kind, items in steps:
         for item in items:
+            blocked = [failed[need] for need in _needs(item.record) if need in failed]
+            if blocked:  # its own checks would only say that what it needs is missing
+                problems.append(f"{item.place}: not checked: it needs {blocked[0]}, which failed")
+                failed[(kind, _team(item.record), item.record.name)] = item.place
+                continue
             try:
                 verb = _put(admin, vault, item, actor)
             except ValidationError as exc:
                 problems.append(_where(item.place, exc))
-                continue
             except (NotFoundError, AlreadyExistsError, PermissionDenied) as exc:
                 problems.append(f"{item.place}: {exc}")
+            else:
+                change = Change(kind, _team(item.record), item.record.name, verb, item.place)
+                changes.append(change)
+                if progress is not None:
+                    progress(change)
                 continue
-            change = Change(kind, _team(item.record), item.record.name, verb, item.place)
-            changes.append(change)
-            if progress is not None:
-                progress(change)
+            failed[(kind, _team(item.record), item.record.name)] = item.place
     if problems:
         raise ApplyError(description.source, problems, partial=partial and bool(changes))
     return changes
+
+
+def _needs(record: Secret | Webhook | Automation) -> list[tuple[Kind, str, str]]:
+    """The records ``record`` names, which must be stored before it."""
+    if isinstance(record, Webhook):
+        return [("secret", record.team, name) for name in sorted(record.secret_names)]
+    if isinstance(record, Automation):
+        action = record.action
+        if isinstance(action, SendWebhook):
+            return [("webhook", record.team, action.webhook)]
+        if isinstance(action, SendNotification):
+            return [("secret", record.team, action.secret)]
+    return []
 
 
 def _put(admin: Admin, vault: Vault, item: _Item, actor: str | None) -> Verb:
