@@ -490,6 +490,8 @@ def test_automations_list_every_team_or_one(
         ("automations list", []),
         ("automations list", ["--team", TEAM]),
         ("test-webhook", [TEAM, "github-dispatch"]),
+        ("rotate-key", []),
+        ("import-wandb", [str(Path(__file__).parent / "data" / "wandb_export.json")]),
     ],
 )
 def test_the_read_only_commands_refuse_a_missing_database(

@@ -19,9 +19,10 @@ A description is a JSON or TOML document of three lists, ``secrets``,
 Webhooks and automations are written in the versioned JSON the shipped
 stores keep (:mod:`hookwise.storage.codec`), so they are read by the same
 code, validated by the same constructors, and a stored record printed with
-``webhook_to_json`` can be pasted in. Two conveniences: ``"v"`` may be left
-out (the top-level ``version`` says it), and an action's ``payload`` may be a
-table instead of JSON text.
+``webhook_to_json`` can be pasted in. Three conveniences: ``"v"`` may be
+left out (the top-level ``version`` says it), an action's ``payload`` may be
+a table instead of JSON text, and a ``send_webhook`` action without one
+sends every event variable (the default template).
 
 The rules that make ``apply`` safe to run again and again:
 
@@ -71,6 +72,7 @@ from hookwise.storage.codec import (
 )
 from hookwise.storage.memory import MemoryStorage
 from hookwise.storage.protocol import Storage
+from hookwise.template import DEFAULT_TEMPLATE
 from hookwise.vault import Vault, key_for
 
 __all__ = [
@@ -400,6 +402,13 @@ def _webhook(place: str, raw: dict[str, Any]) -> _Item:
 
 def _automation(place: str, raw: dict[str, Any]) -> _Item:
     action = raw.get("action")
+    if (
+        isinstance(action, dict)
+        and action.get("type") == "send_webhook"
+        and "payload" not in action
+    ):
+        action = {**action, "payload": DEFAULT_TEMPLATE.source}  # every event variable
+        raw = {**raw, "action": action}
     if isinstance(action, dict) and isinstance(action.get("payload"), (dict, list)):
         try:  # a table is the template itself; the codec takes its JSON text
             payload = json.dumps(action["payload"], allow_nan=False)

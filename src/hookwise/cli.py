@@ -103,7 +103,7 @@ def _keygen(args: argparse.Namespace) -> int:
 def _rotate_key(args: argparse.Namespace) -> int:
     from hookwise.vault import rotate_store
 
-    with _store(args) as store:
+    with _existing_store(args) as store:
         key = store.key
         print(
             f"rotate-key: re-sealing {store.path} under key id {key.key_ids[0]} "
@@ -315,7 +315,7 @@ def _import_wandb(args: argparse.Namespace) -> int:
         integrations=integrations,
         scopes=wandb.scope_table(table, entity=args.entity),
     )
-    with _store(args) as store:
+    with _existing_store(args) as store:  # the webhooks they send through are there already
         results = wandb.import_automations(hw.Admin(store), converted, dry_run=args.dry_run)
     done = "would create" if args.dry_run else "created"
     for item in results:
