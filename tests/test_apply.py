@@ -536,3 +536,50 @@ def test_a_store_changed_between_check_and_write_is_reported_as_partial() -> Non
     assert "nothing stored" not in str(raised.value)
     assert seen == CREATED[:3]  # what was reported is what was stored
     assert store.get_webhook(TEAM, "github-dispatch") is not None
+
+
+def test_a_webhook_action_without_payload_sends_the_default_template() -> None:
+    data = setup_document()
+    del data["automations"][0]["action"]["payload"]
+    store = hw.MemoryStorage()
+    description = read_description(data, environ=ENV)
+    apply(store, description)
+    automation = store.get_automation(TEAM, "deploy-on-production")
+    assert automation is not None
+    assert isinstance(automation.action, hw.SendWebhook)
+    assert automation.action.payload.source == hw.SendWebhook(webhook="x").payload.source
+    assert [c.verb for c in apply(store, description)] == ["unchanged"] * 4
+
+
+def test_toml_without_a_reader_names_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.10 has no tomllib: the error says what to do."""
+    monkeypatch.setattr("hookwise.apply._toml_reader", lambda: None)
+    with pytest.raises(ApplyError) as raised:
+        load_description(write(tmp_path, SETUP_TOML), environ=ENV)
+    [problem] = raised.value.problems
+    assert "Python 3.11" in problem
+    assert "pip install tomli" in problem
+    assert "JSON" in problem
+    json_file = write(tmp_path, json.dumps(setup_document()), "setup.json")
+    assert len(load_description(json_file, environ=ENV).secrets) == 2  # JSON still reads
+
+
+def test_a_long_list_of_problems_is_cut_short_in_the_message() -> None:
+    bad = [{"team": TEAM, "name": f"S{i}", "from_env": "NOT_SET"} for i in range(60)]
+    with pytest.raises(ApplyError) as raised:
+        read_description({"secrets": bad}, environ={})
+    assert len(raised.value.problems) == 60
+    message = str(raised.value)
+    assert message.startswith("description: 60 problems, nothing stored:")
+    assert message.count("\n  secrets[") == 50
+    assert message.endswith("\n  ... and 10 more")
+
+
+def test_an_apply_error_pickles() -> None:
+    import pickle
+
+    error = ApplyError("setup.toml", ["webhooks[0].url: bad"], partial=True)
+    again = pickle.loads(pickle.dumps(error))
+    assert (again.problems, again.partial, str(again)) == (error.problems, True, str(error))

@@ -82,6 +82,7 @@ __all__ = [
     "ApplyError",
     "Change",
     "Description",
+    "Entry",
     "apply",
     "load_description",
     "read_description",
@@ -125,6 +126,15 @@ class ApplyError(ValidationError):
         )
         super().__init__(source, f"{count} problem{'s' if count != 1 else ''}, {outcome}:{lines}")
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles across processes, as the others do
+        return _rebuilt, (type(self), self.field, self.problems, self.partial)
+
+
+def _rebuilt(
+    cls: type[ApplyError], source: str, problems: tuple[str, ...], partial: bool
+) -> ApplyError:
+    return cls(source, problems, partial=partial)
+
 
 @attrs.frozen(slots=True)
 class Change:
@@ -145,7 +155,9 @@ class Change:
 
 
 @attrs.frozen(slots=True)
-class _Item:
+class Entry:
+    """One record of a description, and where the file describes it."""
+
     place: str
     record: Secret | Webhook | Automation
     sets_enabled: bool  # the file says `enabled`: else the store's is kept
@@ -156,16 +168,16 @@ class Description:
     """A checked description, ready for :func:`apply`. Secret values were
     read from the environment; ``repr`` never shows them."""
 
-    secrets: tuple[_Item, ...] = ()
-    webhooks: tuple[_Item, ...] = ()
-    automations: tuple[_Item, ...] = ()
+    secrets: tuple[Entry, ...] = ()
+    webhooks: tuple[Entry, ...] = ()
+    automations: tuple[Entry, ...] = ()
     source: str = "description"
 
     @property
     def teams(self) -> frozenset[str]:
         return frozenset(_team(item.record) for item in self._items())
 
-    def _items(self) -> tuple[_Item, ...]:
+    def _items(self) -> tuple[Entry, ...]:
         return (*self.secrets, *self.webhooks, *self.automations)
 
 
@@ -285,7 +297,7 @@ def read_description(
     if type(version) is not int or version != FORMAT_VERSION:
         problems.append(f"version: must be {FORMAT_VERSION} (the only format this hookwise reads)")
         raise ApplyError(source, problems)
-    sections: dict[str, list[_Item]] = {}
+    sections: dict[str, list[Entry]] = {}
     for section, read in (
         ("secrets", lambda place, raw: _secret(place, raw, env)),
         ("webhooks", _webhook),
@@ -308,15 +320,15 @@ def _kind(value: object) -> str:
 
 
 def _section(
-    value: Any, section: str, read: Callable[[str, dict[str, Any]], _Item], problems: list[str]
-) -> list[_Item]:
+    value: Any, section: str, read: Callable[[str, dict[str, Any]], Entry], problems: list[str]
+) -> list[Entry]:
     if not isinstance(value, list):
         problems.append(f"{section}: expected a list of objects, not {_kind(value)}")
         return []
     if len(value) > MAX_ITEMS:
         problems.append(f"{section}: more than {MAX_ITEMS} entries")
         return []
-    items: list[_Item] = []
+    items: list[Entry] = []
     seen: dict[tuple[str, str], str] = {}
     for index, raw in enumerate(value):
         place = f"{section}[{index}]"
@@ -348,7 +360,7 @@ def _where(place: str, exc: ValidationError) -> str:
     return f"{place}.{field}: {exc.message}" if field else f"{place}: {exc.message}"
 
 
-def _secret(place: str, raw: dict[str, Any], environ: Mapping[str, str]) -> _Item:
+def _secret(place: str, raw: dict[str, Any], environ: Mapping[str, str]) -> Entry:
     if "value" in raw:
         raise ValidationError(
             "value",
@@ -381,7 +393,7 @@ def _secret(place: str, raw: dict[str, Any], environ: Mapping[str, str]) -> _Ite
         if exc.field == "value":  # the message names no value
             raise ValidationError("from_env", f"the value of {variable!r} {exc.message}") from None
         raise
-    return _Item(place, secret, sets_enabled=False)
+    return Entry(place, secret, sets_enabled=False)
 
 
 def _record(raw: dict[str, Any]) -> str:
@@ -396,11 +408,11 @@ def _record(raw: dict[str, Any]) -> str:
         ) from None
 
 
-def _webhook(place: str, raw: dict[str, Any]) -> _Item:
-    return _Item(place, webhook_from_json(_record(raw)), sets_enabled="enabled" in raw)
+def _webhook(place: str, raw: dict[str, Any]) -> Entry:
+    return Entry(place, webhook_from_json(_record(raw)), sets_enabled="enabled" in raw)
 
 
-def _automation(place: str, raw: dict[str, Any]) -> _Item:
+def _automation(place: str, raw: dict[str, Any]) -> Entry:
     action = raw.get("action")
     if (
         isinstance(action, dict)
@@ -417,7 +429,7 @@ def _automation(place: str, raw: dict[str, Any]) -> _Item:
                 "action.payload", "holds a value JSON cannot (a TOML date or time, or a NaN)"
             ) from None
         raw = {**raw, "action": {**action, "payload": payload}}
-    return _Item(place, automation_from_json(_record(raw)), sets_enabled="enabled" in raw)
+    return Entry(place, automation_from_json(_record(raw)), sets_enabled="enabled" in raw)
 
 
 # -- applying ----------------------------------------------------------------------
@@ -490,7 +502,7 @@ def _run(
 ) -> list[Change]:
     changes: list[Change] = []
     problems: list[str] = []
-    steps: tuple[tuple[Kind, tuple[_Item, ...]], ...] = (
+    steps: tuple[tuple[Kind, tuple[Entry, ...]], ...] = (
         ("secret", description.secrets),
         ("webhook", description.webhooks),
         ("automation", description.automations),
@@ -534,7 +546,7 @@ def _needs(record: Secret | Webhook | Automation) -> list[tuple[Kind, str, str]]
     return []
 
 
-def _put(admin: Admin, vault: Vault, item: _Item, actor: str | None) -> Verb:
+def _put(admin: Admin, vault: Vault, item: Entry, actor: str | None) -> Verb:
     """Create, update or leave one record. A record left unchanged is still
     asked about: comparing a secret's value takes the right to update it,
     comparing a webhook or automation the right to read it."""
