@@ -491,6 +491,7 @@ def test_automations_list_every_team_or_one(
         ("automations list", ["--team", TEAM]),
         ("test-webhook", [TEAM, "github-dispatch"]),
         ("rotate-key", []),
+        ("worker", ["--grace", "0"]),  # a typo in --db would send from nothing, forever
         ("import-wandb", [str(Path(__file__).parent / "data" / "wandb_export.json")]),
     ],
 )

@@ -187,7 +187,7 @@ def _worker(args: argparse.Namespace) -> int:
         options["concurrency"] = args.concurrency
     if args.timeout is not None:
         options["timeout"] = args.timeout
-    with _store(args) as store:
+    with _existing_store(args) as store:
         dispatcher = hw.Dispatcher(store, **options)
         waiting, _ = store.outstanding()
         print(
