@@ -1,10 +1,11 @@
-"""Sessions CI runs: tests (with coverage), lint, typecheck, docs."""
+"""Sessions CI runs: tests (with coverage), walkthrough (the README and quickstart in a
+bare install), lint, typecheck, docs."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.sessions = ["tests", "walkthrough", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -16,6 +17,17 @@ def tests(session: nox.Session) -> None:
         "--cov=hookwise",
         "--cov-report=term-missing:skip-covered",
         *session.posargs,
+    )
+
+
+@nox.session
+def walkthrough(session: nox.Session) -> None:
+    """A new user's first hour: the README and the quickstart, run block by
+    block in an environment holding only what the README installs (the
+    library, no extras) and pytest to drive them."""
+    session.install("-e", ".", "pytest")
+    session.run(
+        "pytest", "-p", "no:cacheprovider", "tests/test_docs.py", "-k", "README or quickstart"
     )
 
 
