@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
+import re
+import signal
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 
 import hookwise as hw
-from hookwise.cli import main
+from hookwise import cli
+from hookwise.cli import _parser, main
 from hookwise.testing import make_attempt
-from tests.conftest import LOCAL, TEAM, Receiver, alias_event, setup_team
+from tests.conftest import LOCAL, SIGNING, TEAM, TOKEN, Receiver, alias_event, setup_team
 
 
 def test_demo_delivers_and_verifies(capsys: pytest.CaptureFixture[str]) -> None:
@@ -375,3 +381,165 @@ def test_redeliver_needs_an_id(history: History, capsys: pytest.CaptureFixture[s
         main(["redeliver", "--db", history.db])
     assert exited.value.code == 2
     assert "ID" in capsys.readouterr().err
+
+
+# -- every command and option is described ---------------------------------------------
+
+
+def _commands(
+    parser: argparse.ArgumentParser, path: str = "hookwise"
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, f"{path} {name}")
+
+
+def test_every_command_and_option_has_help() -> None:
+    seen = []
+    for path, parser in _commands(_parser()):
+        seen.append(path)
+        assert parser.description, f"{path} has no description"
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for choice in action._choices_actions:
+                    assert choice.help, f"{path} {choice.dest} has no help"
+                continue
+            where = f"{path} {action.option_strings or action.dest}"
+            assert action.help, f"{where} has no help"
+            assert action.help != argparse.SUPPRESS, f"{where} is hidden"
+    for command in ("apply", "secrets list", "webhooks list", "automations list", "worker"):
+        assert f"hookwise {command}" in seen
+    assert len(seen) > 15
+
+
+# -- listing ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def listed_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("HOOKWISE_SECRET_KEY", hw.crypto.generate_key_text())
+    db = str(tmp_path / "h.db")
+    with hw.SQLiteStorage(db) as store:
+        admin = setup_team(store, "https://example.com/hooks/T0KEN-IN-THE-PATH?sig=QUERY-TOKEN")
+        admin.create_webhook(hw.Webhook(team=OTHER, name="theirs", url="https://example.org/x"))
+        admin.disable_webhook(OTHER, "theirs", "410 Gone")
+        admin.create_automation(
+            hw.Automation(
+                name="theirs-on-production",
+                scope=hw.Scope.registry(OTHER, "model-registry"),
+                event=hw.OnAddArtifactAlias(alias="^production$"),
+                action=hw.SendWebhook(webhook="theirs"),
+                enabled=False,
+            )
+        )
+    return db
+
+
+def test_secrets_list_shows_names_never_values(
+    listed_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["secrets", "list", "--db", listed_db, "--team", TEAM]) == 0
+    out = capsys.readouterr().out
+    *rows, total = out.splitlines()
+    assert total == "2 secrets"
+    assert [row.split()[0] for row in rows] == [f"{TEAM}/GITHUB_TOKEN", f"{TEAM}/SIGNING_KEY"]
+    assert all(re.search(r"created \d{4}-\d\d-\d\dT\S+Z  updated \d{4}-", row) for row in rows)
+    assert TOKEN not in out
+    assert SIGNING not in out
+    assert main(["secrets", "list", "--db", listed_db, "--team", OTHER]) == 0
+    assert capsys.readouterr().out == "0 secrets\n"
+
+
+def test_webhooks_list_shows_no_url_path(
+    listed_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["webhooks", "list", "--db", listed_db, "--team", TEAM]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        f"{TEAM}/github-dispatch  https://example.com  enabled  signing=standard-webhooks,wandb  "
+        "access_token=GITHUB_TOKEN, secret=SIGNING_KEY",
+        "1 webhooks",
+    ]
+    assert "T0KEN" not in out
+    assert main(["webhooks", "list", "--db", listed_db, "--team", OTHER]) == 0
+    assert "theirs  https://example.org  DISABLED (410 Gone)" in capsys.readouterr().out
+
+
+def test_automations_list_every_team_or_one(
+    listed_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["automations", "list", "--db", listed_db]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{TEAM}/deploy-on-production  enabled  registry {TEAM}/model-registry: "
+        "OnAddArtifactAlias -> webhook github-dispatch",
+        f"{OTHER}/theirs-on-production  DISABLED  registry {OTHER}/model-registry: "
+        "OnAddArtifactAlias -> webhook theirs",
+        "2 automations",
+    ]
+    assert main(["automations", "list", "--db", listed_db, "--team", OTHER]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 automations"
+
+
+@pytest.mark.parametrize(
+    ("command", "rest"),
+    [
+        ("secrets list", ["--team", TEAM]),
+        ("webhooks list", ["--team", TEAM]),
+        ("automations list", []),
+        ("automations list", ["--team", TEAM]),
+        ("test-webhook", [TEAM, "github-dispatch"]),
+        ("rotate-key", []),
+        ("import-wandb", [str(Path(__file__).parent / "data" / "wandb_export.json")]),
+    ],
+)
+def test_the_read_only_commands_refuse_a_missing_database(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    rest: list[str],
+) -> None:
+    monkeypatch.setenv("HOOKWISE_SECRET_KEY", hw.crypto.generate_key_text())
+    db = tmp_path / "typo.db"
+    assert main([*command.split(), "--db", str(db), *rest]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"no database at {str(db)!r}: `hookwise {command}` opens an existing" in captured.err
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- worker progress -----------------------------------------------------------------------
+
+
+def test_worker_says_when_it_starts_and_drains(
+    tmp_path: Path,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """SIGTERM at once (the handler is called as it is installed): the
+    worker still sends what is waiting within --grace, saying so."""
+    monkeypatch.setenv("HOOKWISE_SECRET_KEY", hw.crypto.generate_key_text())
+    db = str(tmp_path / "h.db")
+    with hw.SQLiteStorage(db) as store:
+        setup_team(store, receiver.url)
+        with hw.Dispatcher(store, worker=False) as producer:
+            producer.handle(alias_event())
+
+    def sigterm_now(signum: int, handler: Any) -> Any:
+        assert signum == signal.SIGTERM
+        handler(signum, None)
+        return signal.SIG_DFL
+
+    monkeypatch.setattr(cli.signal, "signal", sigterm_now)
+    monkeypatch.setattr(cli.logging, "basicConfig", lambda **_: None)
+    args = ["worker", "--db", db, "--allow", "127.0.0.0/8", "--allow-http", "--grace", "30"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"worker: sending from {db} (1 deliveries waiting); stop with SIGTERM or ^C",
+        "worker: stopping: finishing sends for up to 30s, then giving the rest back to the outbox",
+        "worker: stopped, 0 deliveries left in the outbox",
+    ]
+    assert len(receiver.requests) == 1

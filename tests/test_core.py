@@ -306,16 +306,10 @@ def test_410_keeps_the_reason_of_a_webhook_already_off(
     assert gone_logs(caplog) == []
 
 
-@pytest.mark.parametrize(
-    "refusal",
-    [
-        BlockedAddressError("'hooks.example.com' resolves to 10.0.0.7, a private address"),
-        HookwiseError("could not build the request: KeyError"),
-    ],
-)
 def test_a_hookwise_refusal_fails_at_once_with_its_own_text(
-    memory: MemoryStorage, clock: Clock, refusal: HookwiseError
+    memory: MemoryStorage, clock: Clock
 ) -> None:
+    refusal = HookwiseError("could not build the request: KeyError")
     core = make_core(memory, clock)
     delivery = queued(core)
     attempt_once(core, refusal)
@@ -348,7 +342,6 @@ def newline_token(store: hw.Storage) -> None:
         (URL, delete_webhook, f"webhook {HOOK!r} no longer exists"),
         (URL, disable_webhook, f"webhook {HOOK!r} is disabled"),
         (URL, newline_token, "access_token: secret 'GITHUB_TOKEN' must be visible ASCII"),
-        ("http://hooks.example.com/x", None, "url: plain http is refused"),
     ],
 )
 def test_a_job_that_cannot_be_built_fails_without_a_request(
@@ -368,6 +361,34 @@ def test_a_job_that_cannot_be_built_fails_without_a_request(
     last = assert_final(core, delivery, S.FAILED)
     assert last == Attempt(delivery.id, 1, NOW + 7, 0.0, url, None, None, job.error)
     assert stored(core, delivery.id).finished_at == NOW + 7
+
+
+@pytest.mark.parametrize(
+    ("url", "refusal"),
+    [
+        (URL, BlockedAddressError("'hooks.example.com' resolves to 10.0.0.7, a private address")),
+        ("http://hooks.example.com/x", None),  # refused when the request is built
+    ],
+)
+def test_a_policy_refusal_is_held_until_max_age(
+    memory: MemoryStorage, clock: Clock, url: str, refusal: Exception | None
+) -> None:
+    """This process's policy refuses what Admin accepted: configuration, so
+    nothing is recorded, until the delivery is older than ``max_age``."""
+    core = make_core(memory, clock)  # PUBLIC: no plain http, no private networks
+    delivery = queued(core, url)
+    [job] = core.claim(10)
+    assert core.finish(job, started(core), refusal) == delivery
+    assert stored(core, delivery.id) == attrs.evolve(
+        delivery, next_attempt_at=stored(core, delivery.id).next_attempt_at
+    )
+    assert attempts(core, delivery.id) == []
+    clock.advance(core.settings.retry.max_age + 1)
+    [job] = core.claim(10)
+    core.finish(job, started(core), refusal)
+    last = assert_final(core, delivery, S.FAILED)
+    assert last.number == 1
+    assert "resolves to 10.0.0.7" in (last.error or "") or "plain http" in (last.error or "")
 
 
 # -- leases and redelivery -----------------------------------------------------------------

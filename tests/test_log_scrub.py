@@ -161,3 +161,49 @@ def test_a_refresh_after_a_change_forgets_old_values(store: hw.Storage, receiver
         dispatcher.deliver_due()  # refresh #2: the old token is gone
         assert first not in logs._known_forms()
         assert rotated in logs._known_forms()  # still the current one's, in flight
+
+
+def test_the_worker_command_logs_no_token_from_a_url_path(
+    tmp_path: Any, receiver: Receiver
+) -> None:
+    """`hookwise worker` turns INFO logging on for everything: a Slack-style
+    token in the URL's path or query shows up in none of its output, while
+    the request really went to that path."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from hookwise.crypto import generate_key_text
+
+    key_text = generate_key_text()
+    key = hw.SecretKey(key_text)
+    db = tmp_path / "hookwise.db"
+    with hw.SQLiteStorage(db, key=key) as store:
+        setup_team(store, f"{receiver.url}/{PATH_SECRET}?t={QUERY_SECRET}")
+        with hw.Dispatcher(store, worker=False) as app:
+            [delivery] = app.handle(alias_event())
+    env = {**os.environ, "HOOKWISE_SECRET_KEY": key_text}
+    command = [sys.executable, "-m", "hookwise.cli", "worker", "--db", str(db)]
+    command += ["--allow", "127.0.0.0/8", "--allow-http", "--grace", "1"]
+    worker = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the response line is logged after the request arrives
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=30)
+    assert receiver.requests, err
+    assert receiver.requests[0].path.endswith(QUERY_SECRET)
+    assert "attempt 1: 200" in err  # the worker did log the delivery
+    for secret in (*EVERY_SECRET, "/hook"):
+        assert secret not in out + err, secret
+    with hw.SQLiteStorage(db, key=key) as store:
+        done = store.get_delivery(delivery.id)
+    assert done is not None
+    assert done.status is hw.DeliveryStatus.SUCCEEDED

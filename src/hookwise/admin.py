@@ -187,10 +187,12 @@ class Admin:
         return record
 
     def get_secret(self, team: str, name: str, *, actor: str | None = None) -> SecretInfo:
+        """What is known of a secret, never its value; NotFoundError if there is none."""
         self._allow(actor, Action.SECRET_READ, lambda: Target(team, name))
         return _info(self._secret_record(team, name))
 
     def list_secrets(self, team: str, *, actor: str | None = None) -> list[SecretInfo]:
+        """The team's secrets, without their values."""
         self._allow(actor, Action.SECRET_READ, lambda: Target(team))
         return [_info(r) for r in self.storage.list_secrets(team)]
 
@@ -264,6 +266,7 @@ class Admin:
         _check_secret_roles(webhook, values)
 
     def get_webhook(self, team: str, name: str, *, actor: str | None = None) -> Webhook:
+        """The stored webhook; NotFoundError if there is none."""
         self._allow(actor, Action.WEBHOOK_READ, lambda: Target(team, name))
         return self._webhook(team, name)
 
@@ -274,6 +277,7 @@ class Admin:
         return webhook
 
     def list_webhooks(self, team: str, *, actor: str | None = None) -> list[Webhook]:
+        """The team's webhooks."""
         self._allow(actor, Action.WEBHOOK_READ, lambda: Target(team))
         return self.storage.list_webhooks(team)
 
@@ -388,6 +392,7 @@ class Admin:
                 )
 
     def get_automation(self, team: str, name: str, *, actor: str | None = None) -> Automation:
+        """The stored automation; NotFoundError if there is none."""
         self._allow(actor, Action.AUTOMATION_READ, lambda: Target(team, name))
         return self._automation(team, name)
 
@@ -400,19 +405,23 @@ class Admin:
     def list_automations(
         self, team: str | None = None, *, actor: str | None = None
     ) -> list[Automation]:
+        """The team's automations, or every team's when ``team`` is None."""
         self._allow(actor, Action.AUTOMATION_READ, lambda: Target(team))
         return self.storage.list_automations(team)
 
     def delete_automation(self, team: str, name: str, *, actor: str | None = None) -> None:
+        """Delete an automation; the deliveries it made stay in the history."""
         self._allow(actor, Action.AUTOMATION_DELETE, lambda: self._stored_automation(team, name))
         self._automation(team, name)
         self.storage.delete_automation(team, name)
 
     def enable_automation(self, team: str, name: str, *, actor: str | None = None) -> Automation:
+        """Turn an automation back on: events from now on fire it."""
         self._allow(actor, Action.AUTOMATION_ENABLE, lambda: self._stored_automation(team, name))
         return self._set_enabled(team, name, enabled=True)
 
     def disable_automation(self, team: str, name: str, *, actor: str | None = None) -> Automation:
+        """Stop an automation firing, without deleting it."""
         self._allow(actor, Action.AUTOMATION_DISABLE, lambda: self._stored_automation(team, name))
         return self._set_enabled(team, name, enabled=False)
 

@@ -1,5 +1,9 @@
-"""The ``hookwise`` command: demo | keygen | rotate-key | deliveries | redeliver | test-webhook |
-worker | import-wandb."""
+"""The ``hookwise`` command: demo | keygen | apply | secrets | webhooks | automations |
+rotate-key | deliveries | redeliver | test-webhook | worker | import-wandb.
+
+A thin shell: each command parses its options and calls the library
+(``hookwise.apply``, ``Admin``, the dispatcher), printing what it did.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from typing import Any
 
 import hookwise as hw
 from hookwise.crypto import generate_key_text
+from hookwise.logs import redact_urls
 
 __all__ = ["main"]
 
@@ -35,8 +40,9 @@ def _existing_store(args: argparse.Namespace) -> hw.SQLiteStorage:
     """The store of a command that only reads or changes what is there: a
     missing file is refused (SQLite would create an empty database)."""
     if not os.path.exists(args.db):
+        command = " ".join(filter(None, (args.command, getattr(args, "verb", None))))
         raise _Refused(
-            f"no database at {args.db!r}: `hookwise {args.command}` opens an existing "
+            f"no database at {args.db!r}: `hookwise {command}` opens an existing "
             "file and never creates one (check --db)"
         )
     return _store(args)
@@ -97,7 +103,7 @@ def _keygen(args: argparse.Namespace) -> int:
 def _rotate_key(args: argparse.Namespace) -> int:
     from hookwise.vault import rotate_store
 
-    with _store(args) as store:
+    with _existing_store(args) as store:
         key = store.key
         print(
             f"rotate-key: re-sealing {store.path} under key id {key.key_ids[0]} "
@@ -162,7 +168,10 @@ def _redeliver(args: argparse.Namespace) -> int:
 
 
 def _test_webhook(args: argparse.Namespace) -> int:
-    with _store(args) as store, hw.Dispatcher(store, network=_network(args), worker=False) as d:
+    with (
+        _existing_store(args) as store,
+        hw.Dispatcher(store, network=_network(args), worker=False) as d,
+    ):
         result = d.test_webhook(args.team, args.name)
     print(f"ok={result.ok} status={result.status_code} elapsed={result.elapsed:.3f}s")
     print(result.error or result.body)
@@ -180,11 +189,107 @@ def _worker(args: argparse.Namespace) -> int:
         options["timeout"] = args.timeout
     with _store(args) as store:
         dispatcher = hw.Dispatcher(store, **options)
+        waiting, _ = store.outstanding()
+        print(
+            f"worker: sending from {store.path} ({waiting} deliveries waiting); "
+            "stop with SIGTERM or ^C",
+            flush=True,
+        )
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
         # SIGTERM or ^C: finish what is quick, give back the rest, go
+        print(
+            f"worker: stopping: finishing sends for up to {args.grace:g}s, "
+            "then giving the rest back to the outbox",
+            flush=True,
+        )
         left = dispatcher.close(timeout=args.grace)
         print(f"worker: stopped, {left} deliveries left in the outbox", flush=True)
+    return 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from hookwise.apply import apply, load_description
+
+    description = load_description(args.file)  # every problem in the file, before the store
+    opened: contextlib.AbstractContextManager[hw.Storage]
+    if args.dry_run and not os.path.exists(args.db):  # a dry run creates no database either
+        opened = contextlib.nullcontext(hw.MemoryStorage(hw.SecretKey.from_env()))
+    else:
+        opened = _store(args)
+    with opened as store:
+        prefix = "apply (dry run)" if args.dry_run else "apply"
+        print(f"{prefix}: {args.file} -> {args.db}", flush=True)
+
+        def progress(change: Any) -> None:
+            print(change.describe(dry_run=args.dry_run), flush=True)
+
+        changes = apply(
+            store, description, network=_network(args), dry_run=args.dry_run, progress=progress
+        )
+    counts = {verb: sum(1 for c in changes if c.verb == verb) for verb in ("created", "updated")}
+    same = len(changes) - sum(counts.values())
+    if args.dry_run:
+        print(
+            f"{prefix}: would create {counts['created']}, would update {counts['updated']}, "
+            f"{same} unchanged; nothing stored"
+        )
+    else:
+        print(
+            f"{prefix}: {counts['created']} created, {counts['updated']} updated, {same} unchanged"
+        )
+    return 0
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _list_secrets(args: argparse.Namespace) -> int:
+    with _existing_store(args) as store:
+        secrets = hw.Admin(store).list_secrets(args.team)
+    for s in secrets:  # a SecretInfo holds no value: there is none to print
+        print(f"{s.team}/{s.name}  created {_when(s.created_at)}  updated {_when(s.updated_at)}")
+    print(f"{len(secrets)} secrets")
+    return 0
+
+
+def _list_webhooks(args: argparse.Namespace) -> int:
+    with _existing_store(args) as store:
+        webhooks = hw.Admin(store).list_webhooks(args.team)
+    for w in webhooks:
+        host = redact_urls(w.url)  # Slack and Discord URLs carry their token in the path
+        uses = ", ".join(
+            f"{role}={name}"
+            for role, name in (("access_token", w.access_token), ("secret", w.secret))
+            if name is not None
+        )
+        state = "enabled" if w.enabled else f"DISABLED ({w.disabled_reason or 'no reason'})"
+        signing = ",".join(scheme.value for scheme in w.signing) or "unsigned"
+        print(f"{w.team}/{w.name}  {host}  {state}  signing={signing}  {uses}".rstrip())
+    print(f"{len(webhooks)} webhooks")
+    return 0
+
+
+def _list_automations(args: argparse.Namespace) -> int:
+    with _existing_store(args) as store:
+        automations = hw.Admin(store).list_automations(args.team)
+    for a in automations:
+        scope = a.scope
+        where = "/".join(p for p in (scope.entity, scope.project_name, scope.collection_name) if p)
+        action = a.action
+        if isinstance(action, hw.SendWebhook):
+            does = f"webhook {action.webhook}"
+        elif isinstance(action, hw.SendNotification):
+            does = f"Slack via secret {action.secret}"
+        else:
+            does = "nothing"
+        state = "enabled" if a.enabled else "DISABLED"
+        print(
+            f"{a.team}/{a.name}  {state}  {scope.kind.value} {where}: "
+            f"{type(a.event).__name__} -> {does}"
+        )
+    print(f"{len(automations)} automations")
     return 0
 
 
@@ -210,7 +315,7 @@ def _import_wandb(args: argparse.Namespace) -> int:
         integrations=integrations,
         scopes=wandb.scope_table(table, entity=args.entity),
     )
-    with _store(args) as store:
+    with _existing_store(args) as store:  # the webhooks they send through are there already
         results = wandb.import_automations(hw.Admin(store), converted, dry_run=args.dry_run)
     done = "would create" if args.dry_run else "created"
     for item in results:
@@ -233,32 +338,126 @@ def _import_wandb(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hookwise", description=hw.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="hookwise",
+        description=hw.__doc__,
+        epilog="Commands that open a store read the key from HOOKWISE_SECRET_KEY "
+        "(`hookwise keygen` makes one). `hookwise COMMAND --help` tells more.",
+    )
     parser.add_argument("--version", action="version", version=f"hookwise {hw.__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    commands.add_parser("demo", help="run the whole loop locally").set_defaults(run=_demo)
-    commands.add_parser("keygen", help="print a new key for HOOKWISE_SECRET_KEY").set_defaults(
-        run=_keygen
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", title="commands"
     )
 
-    def with_db(name: str, help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help)
-        sub.add_argument("--db", required=True, help="the SQLite file")
+    def command(
+        name: str,
+        help: str,
+        description: str,
+        *,
+        group: Any = commands,
+        db: bool = True,
+    ) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = group.add_parser(name, help=help, description=description)
+        if db:
+            sub.add_argument(
+                "--db", required=True, metavar="PATH", help="the SQLite file of the store"
+            )
         return sub
 
-    rotate = with_db(
-        "rotate-key",
-        "re-seal every secret and outbox body under the first key of HOOKWISE_SECRET_KEY "
-        "(set it to new,old); safe to interrupt and run again",
+    def network(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--allow",
+            action="append",
+            default=[],
+            metavar="NETWORK",
+            help="a network webhooks may reach though it is private (127.0.0.0/8, "
+            "10.0.0.0/8, ::1); give it once per network",
+        )
+        sub.add_argument(
+            "--allow-http", action="store_true", help="allow plain http:// webhook URLs"
+        )
+
+    command(
+        "demo",
+        "run the whole loop locally",
+        "Start a receiver on 127.0.0.1, set up a team, send three events through "
+        "a dispatcher and verify every request the receiver got. Needs no key and "
+        "no network.",
+        db=False,
+    ).set_defaults(run=_demo)
+    command(
+        "keygen",
+        "print a new key for HOOKWISE_SECRET_KEY",
+        "Print a new random key. Keep it as HOOKWISE_SECRET_KEY: it seals every "
+        "secret and outbox body, and a store cannot be read without it.",
+        db=False,
+    ).set_defaults(run=_keygen)
+
+    setup = command(
+        "apply",
+        "make the store match a JSON or TOML description of secrets, webhooks, automations",
+        "Create or update the secrets, webhooks and automations a file describes, "
+        "and print what changed; running it again on the same file changes nothing. "
+        "Secret values come from environment variables the file names (from_env), "
+        "never from the file. Everything is checked before anything is stored, and "
+        "nothing is deleted. Creates the database when it does not exist.",
     )
-    rotate.add_argument("--every", type=int, default=100, help="print a progress line every N rows")
+    setup.add_argument("file", metavar="FILE", help="the description: a .json or .toml file")
+    setup.add_argument(
+        "--dry-run", action="store_true", help="check everything and say what would change"
+    )
+    network(setup)
+    setup.set_defaults(run=_apply)
+
+    for noun, run, listed in (
+        ("secrets", _list_secrets, "a team's secrets: team, name, created and updated (UTC)"),
+        ("webhooks", _list_webhooks, "a team's webhooks: host (no path), state, signing, secrets"),
+        (
+            "automations",
+            _list_automations,
+            "automations, by team then name: state, scope, event and action",
+        ),
+    ):
+        group = command(
+            noun,
+            f"list {noun}",
+            f"Read-only commands on {noun}; they open an existing database and create none.",
+            db=False,
+        )
+        verbs = group.add_subparsers(dest="verb", required=True, metavar="VERB", title="verbs")
+        show = command(
+            "list",
+            f"list {listed}",
+            f"List {listed}. Reads an existing database, creates none"
+            + ("; never prints a secret's value." if noun == "secrets" else "."),
+            group=verbs,
+        )
+        show.add_argument(
+            "--team",
+            required=noun != "automations",  # a store lists secrets and webhooks per team
+            help="the team whose "
+            + noun
+            + (" to list (default: every team)" if noun == "automations" else " to list"),
+        )
+        show.set_defaults(run=run)
+
+    rotate = command(
+        "rotate-key",
+        "re-seal every secret and outbox body under the first key of HOOKWISE_SECRET_KEY",
+        "Re-seal every secret and outbox body under the first key of "
+        "HOOKWISE_SECRET_KEY (set it to new,old first), printing progress. Safe to "
+        "interrupt and run again; when it is done, the old key can be dropped.",
+    )
+    rotate.add_argument(
+        "--every", type=int, default=100, metavar="N", help="print a progress line every N rows"
+    )
     rotate.set_defaults(run=_rotate_key)
 
-    history = with_db(
+    history = command(
         "deliveries",
-        "show the delivery history, newest first (reads an existing database, creates none); "
-        "the filters combine",
+        "show the delivery history, newest first",
+        "Show the delivery history, newest first; the filters combine. Reads an "
+        "existing database, creates none.",
     )
     history.add_argument("--team", help="only this team's deliveries")
     history.add_argument("--automation", help="only those of the automation of this name")
@@ -284,41 +483,62 @@ def _parser() -> argparse.ArgumentParser:
     )
     history.set_defaults(run=_deliveries)
 
-    again = with_db(
+    again = command(
         "redeliver",
-        "requeue deliveries to be sent again with the same webhook-id (a running "
-        "`hookwise worker` sends them); reads an existing database, creates none",
+        "requeue deliveries to be sent again with the same webhook-id",
+        "Requeue deliveries to be sent again with the same webhook-id, so a "
+        "receiver that de-duplicates sees one event; a running `hookwise worker` "
+        "sends them. Reads an existing database, creates none.",
     )
     again.add_argument(
         "ids", nargs="+", metavar="ID", help="a delivery id, as `hookwise deliveries` shows it"
     )
     again.set_defaults(run=_redeliver)
 
-    for name, run, help in (
-        ("test-webhook", _test_webhook, "send a test request through a webhook"),
-        ("worker", _worker, "send deliveries from the outbox until stopped"),
-    ):
-        sub = with_db(name, help)
-        sub.add_argument("--allow", action="append", default=[], help="a network to allow")
-        sub.add_argument("--allow-http", action="store_true", help="allow plain http")
-        if name == "test-webhook":
-            sub.add_argument("team")
-            sub.add_argument("name")
-        else:
-            sub.add_argument(
-                "--concurrency", type=int, help="requests in flight at once (default 4)"
-            )
-            sub.add_argument(
-                "--timeout", type=float, help="seconds one request may take, all told (default 10)"
-            )
-            sub.add_argument(
-                "--grace",
-                type=float,
-                default=3.0,
-                help="seconds to finish sends on SIGTERM before giving them back (default 3)",
-            )
-        sub.set_defaults(run=run)
-    wandb = with_db("import-wandb", "import W&B automations (the W&B SDK's JSON)")
+    probe = command(
+        "test-webhook",
+        "send a test request through a webhook",
+        "Send one signed test request through a stored webhook and print the "
+        "answer; exit code 1 when it failed. Reads an existing database, creates none.",
+    )
+    network(probe)
+    probe.add_argument("team", metavar="TEAM", help="the team that owns the webhook")
+    probe.add_argument("name", metavar="NAME", help="the webhook's name")
+    probe.set_defaults(run=_test_webhook)
+
+    worker = command(
+        "worker",
+        "send deliveries from the outbox until stopped",
+        "Send deliveries from the outbox until SIGTERM or ^C, then finish what is "
+        "quick for --grace seconds and give the rest back for the next worker. "
+        "Several workers may share one database.",
+    )
+    network(worker)
+    worker.add_argument(
+        "--concurrency", type=int, metavar="N", help="requests in flight at once (default 4)"
+    )
+    worker.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="seconds one request may take, all told (default 10)",
+    )
+    worker.add_argument(
+        "--grace",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="seconds to finish sends on SIGTERM before giving them back (default 3)",
+    )
+    worker.set_defaults(run=_worker)
+
+    wandb = command(
+        "import-wandb",
+        "import W&B automations (the W&B SDK's JSON)",
+        "Create hookwise automations from W&B ones, as the W&B SDK writes them. "
+        "Every part that cannot carry over is printed as a note (exit code 1); an "
+        "automation whose meaning would change is not created.",
+    )
     wandb.add_argument(
         "file", help="a JSON file: one W&B automation, a list, or {automations: [...]}"
     )

@@ -17,6 +17,7 @@ import attrs
 
 from hookwise.checkpoints import Checkpointer
 from hookwise.errors import (
+    BlockedAddressError,
     HookwiseError,
     NotFoundError,
     SecretKeyError,
@@ -32,7 +33,7 @@ from hookwise.model import Webhook, slack_secret
 from hookwise.outcome import settle
 from hookwise.outgoing import build_request, build_slack_request
 from hookwise.probe import WebhookTestPlan
-from hookwise.scheduler import Job, Plan, Scheduler, Settled
+from hookwise.scheduler import Hold, Job, Plan, Scheduler, Settled
 from hookwise.settings import Settings
 from hookwise.signing import new_message_id
 from hookwise.storage.protocol import (
@@ -52,7 +53,21 @@ __all__ = ["Core", "Job", "Settled", "Started"]
 logger = logging.getLogger("hookwise")
 
 KEY_WARNING_INTERVAL = 60.0
-"""Seconds between the loud log lines about deliveries waiting for the right key."""
+"""Seconds between the loud log lines about deliveries held for the configuration."""
+
+_POLICY_REFUSALS = (UnsafeURLError, BlockedAddressError)
+"""What this process's NetworkPolicy raises: for a URL Admin accepted, the
+policy here differs from the admin side's (a worker started without its
+``--allow``), which is configuration, not the delivery."""
+
+_FIXES = {
+    Hold.KEY: "set HOOKWISE_SECRET_KEY (or key=) to the key(s) the store was written with "
+    "(during a rotation: new,old) and restart the dispatcher",
+    Hold.NETWORK: "give this dispatcher the NetworkPolicy the admin side uses (`hookwise "
+    "worker --allow NETWORK [--allow-http]`, or Dispatcher(network=NetworkPolicy(allow=[...], "
+    "allow_http=True))) and restart it, or correct the webhook's URL; held deliveries fail "
+    "only once older than the retry policy's max_age",
+}
 
 _RUN_STATE = EventType.RUN_STATE  # a global is quicker to reach than an enum member
 _RUN_METRIC = EventType.RUN_METRIC
@@ -88,8 +103,8 @@ class Core:
         self._tracker, self._tracker_lock = self.checkpoints.tracker, self.checkpoints.lock
         self._index: Index | None = None
         self._next_check = 0.0
-        self._key_warned = -KEY_WARNING_INTERVAL
-        self._held = 0
+        self._warned = dict.fromkeys(Hold, -KEY_WARNING_INTERVAL)
+        self._held = dict.fromkeys(Hold, 0)
         self._health = Health(storage, settings.disable_after)
 
     # -- configuration -----------------------------------------------------
@@ -226,7 +241,9 @@ class Core:
                 )
                 shown = request.url
         except SecretKeyError as exc:  # configuration, not the delivery: it waits for the key
-            return Job(claim, None, str(exc), held=True)
+            return Job(claim, None, str(exc), held=Hold.KEY)
+        except _POLICY_REFUSALS as exc:  # this policy is not the admin side's: it waits
+            return Job(claim, None, scrub(str(exc), list(secrets.values())), held=Hold.NETWORK)
         except HookwiseError as exc:
             return Job(claim, None, scrub(str(exc), list(secrets.values())))
         except Exception as exc:  # one bad row must not stall the rest of the batch
@@ -260,9 +277,13 @@ class Core:
 
     def settle(self, job: Job, started: Started, result: RawResponse | Exception | None) -> Settled:
         """What an attempt's result means, decided where it came in (no I/O)."""
-        if job.held:
-            return Settled(job, None)
         delivery = job.claim.delivery
+        if isinstance(result, _POLICY_REFUSALS):  # refused at connect time, after DNS
+            job = attrs.evolve(job, error=scrub(str(result), list(job.secrets)), held=Hold.NETWORK)
+        if job.held is not None:
+            if not (job.held is Hold.NETWORK and self._past_max_age(delivery)):
+                return Settled(job, None)
+            result = None  # held too long: recorded as a refusal, which fails it
         response = result if isinstance(result, RawResponse) else None
         error = job.error
         if isinstance(result, HookwiseError):  # our own refusal: its text says it all
@@ -278,8 +299,10 @@ class Core:
             url=job.shown_url,
             response=response,
             error=error,
-            # a refusal (the policy, a bad stored value) will not change by itself
-            retryable=job.request is not None and not isinstance(result, HookwiseError),
+            # a refusal (a bad stored value, a policy held past max_age) will not change by itself
+            retryable=job.request is not None
+            and job.held is None
+            and not isinstance(result, HookwiseError),
             secrets=job.secrets,
         )
         return Settled(job, transition)
@@ -313,7 +336,7 @@ class Core:
             job, transition = item.job, item.transition
             delivery = job.claim.delivery
             if transition is None:
-                self._waits_for_key(job)
+                self._waits(job)
                 states.append(delivery)
                 continue
             if not next(recorded):
@@ -399,22 +422,31 @@ class Core:
                 raise
             pipeline.claimed(plan, jobs, wait=wait)
 
-    def _waits_for_key(self, job: Job) -> None:
-        self._held += 1
+    def _past_max_age(self, delivery: Delivery) -> bool:
+        return self.clock() - delivery.created_at > self.settings.retry.max_age
+
+    def _waits(self, job: Job) -> None:
+        """Say loudly, about once a minute per cause, that deliveries are held."""
+        hold = job.held
+        assert hold is not None
+        self._held[hold] += 1
         now = monotonic()
-        if now - self._key_warned < KEY_WARNING_INTERVAL:
-            logger.debug("delivery %s waits for the right key", job.claim.delivery.id)
+        if now - self._warned[hold] < KEY_WARNING_INTERVAL:
+            logger.debug("delivery %s is held: %s", job.claim.delivery.id, job.error)
             return
-        self._key_warned, held, self._held = now, self._held, 0
+        self._warned[hold], held, self._held[hold] = now, self._held[hold], 0
+        delivery = job.claim.delivery
         logger.error(
-            "CONFIGURATION ERROR: %d delivery(ies) (e.g. %s) cannot be sent: %s. They are not "
-            "failed: they stay queued and are retried every ~%.0fs. Fix: set "
-            "HOOKWISE_SECRET_KEY (or key=) to the key(s) the store was written with (during a "
-            "rotation: new,old) and restart the dispatcher.",
+            "CONFIGURATION ERROR: %d delivery(ies) (e.g. %s via webhook %s/%s) cannot be sent: "
+            "%s. They are not failed: they stay queued and are tried again every ~%.0fs. "
+            "Fix: %s.",
             held,
-            job.claim.delivery.id,
+            delivery.id,
+            delivery.team,
+            delivery.webhook,
             job.error,
             self.settings.lease,
+            _FIXES[hold],
         )
 
     def redeliver(self, delivery_id: str) -> Delivery:

@@ -15,6 +15,7 @@ sync shell's sender threads and its coordinator can share it.
 
 from __future__ import annotations
 
+import enum
 import math
 import threading
 import time
@@ -27,7 +28,7 @@ from hookwise.outcome import Transition
 from hookwise.storage.protocol import Claim
 from hookwise.wire import OutgoingRequest
 
-__all__ = ["BREAKER_BASE", "BREAKER_MAX", "Job", "Lane", "Plan", "Scheduler", "Settled"]
+__all__ = ["BREAKER_BASE", "BREAKER_MAX", "Hold", "Job", "Lane", "Plan", "Scheduler", "Settled"]
 
 BREAKER_BASE = 5.0
 """Seconds a webhook is paused the first time its breaker opens; doubled each
@@ -55,6 +56,15 @@ MAX_EXCLUDED = 200
 _Key = tuple[str, str]
 
 
+class Hold(enum.Enum):
+    """Why a job waits instead of being attempted: this process's
+    configuration is wrong, not the delivery, so it stays queued (no attempt
+    counted) until someone fixes the configuration."""
+
+    KEY = "key"  # no key it has opens the delivery's secrets or body
+    NETWORK = "network"  # its NetworkPolicy refuses a URL that Admin accepted
+
+
 @attrs.frozen(slots=True)
 class Job:
     """A claimed delivery, ready to send (``request``) or already doomed
@@ -65,7 +75,7 @@ class Job:
     error: str | None = None
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
     url: str = ""  # what the history shows: never a Slack URL, which is a credential
-    held: bool = False  # a key problem: not an attempt; the delivery waits for the right key
+    held: Hold | None = None  # not an attempt: the delivery waits for the configuration
     cap: int | None = None
     rate: float | None = None
 
@@ -81,7 +91,7 @@ class Job:
 @attrs.frozen(slots=True)
 class Settled:
     """A job and what its attempt means (None: nothing was attempted, as for
-    a job held for a key problem)."""
+    a job held by a :class:`Hold`)."""
 
     job: Job
     transition: Transition | None

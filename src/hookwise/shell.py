@@ -21,10 +21,12 @@ class Shell:
 
     @property
     def storage(self) -> Storage:
+        """The store this dispatcher reads and writes."""
         return self._core.storage
 
     @property
     def settings(self) -> Settings:
+        """The checked options this dispatcher was made with."""
         return self._core.settings
 
     def _is_busy(self) -> bool:
