@@ -749,3 +749,66 @@ def test_create_missing_asks_for_create_rights() -> None:
         admin.update_webhook(webhook(), actor="bob", create_missing=True)
     assert asked[-1] == "webhook.create"
     assert store.get_webhook(TEAM, "github-dispatch") is None
+
+
+# -- payload secrets: ${ACCESS_TOKEN}, the token's own name, the signing secret's name, nothing else
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"auth": "${ACCESS_TOKEN}"},
+        {"auth": "${GITHUB_TOKEN}"},
+        {"sig": "${SIGNING_KEY}"},
+        {"sig": "$SIGNING_KEY", "all": ["${ACCESS_TOKEN}", "$GITHUB_TOKEN"]},
+    ],
+)
+def test_a_payload_may_name_the_access_token_and_the_webhooks_two_secrets(
+    storage: hw.Storage, payload: dict[str, Any]
+) -> None:
+    admin = hw.Admin(storage)
+    for name, value in (("GITHUB_TOKEN", TOKEN), ("SIGNING_KEY", SIGNING), ("OTHER", ROTATED)):
+        admin.create_secret(hw.Secret(team=TEAM, name=name, value=value))
+    admin.create_webhook(
+        hw.Webhook(team=TEAM, name="gh", url=URL, access_token="GITHUB_TOKEN", secret="SIGNING_KEY")
+    )
+    made = admin.create_automation(
+        hw.Automation(
+            name="a",
+            scope=hw.Scope.project(TEAM, "p"),
+            event=hw.OnCreateArtifact(),
+            action=hw.SendWebhook(webhook="gh", payload=payload),
+        )
+    )
+    assert made.action.payload.secrets <= {"ACCESS_TOKEN", "GITHUB_TOKEN", "SIGNING_KEY"}
+    assert admin.get_automation(TEAM, "a").action == made.action
+
+
+@pytest.mark.parametrize(
+    ("payload", "path"),
+    [
+        ({"x": {"y": ["ok", "${OTHER}"]}}, "$.x.y[1]"),
+        ({"note": "$OTHER"}, "$.note"),
+    ],
+)
+def test_any_other_team_secret_in_a_payload_is_a_template_error_naming_the_path(
+    storage: hw.Storage, payload: dict[str, Any], path: str
+) -> None:
+    admin = hw.Admin(storage)
+    for name, value in (("GITHUB_TOKEN", TOKEN), ("SIGNING_KEY", SIGNING), ("OTHER", ROTATED)):
+        admin.create_secret(hw.Secret(team=TEAM, name=name, value=value))
+    admin.create_webhook(
+        hw.Webhook(team=TEAM, name="gh", url=URL, access_token="GITHUB_TOKEN", secret="SIGNING_KEY")
+    )
+    automation = hw.Automation(
+        name="a",
+        scope=hw.Scope.project(TEAM, "p"),
+        event=hw.OnCreateArtifact(),
+        action=hw.SendWebhook(webhook="gh", payload=payload),
+    )
+    with pytest.raises(hw.TemplateError) as raised:
+        admin.create_automation(automation)
+    assert raised.value.path == path
+    assert f"at {path}:" in str(raised.value)
+    assert "'OTHER'" in str(raised.value)
+    assert admin.list_automations(TEAM) == []
