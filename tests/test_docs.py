@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import threading
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,7 +210,11 @@ def reader_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 def test_every_block_runs(page: Path, reader_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     network = ClosedNetwork()
     network.install(monkeypatch)
-    namespace: dict[str, Any] = {"__name__": "__docs__"}
+    # a module of its own, as a script is: a dataclass or a pickle defined in
+    # a snippet looks its module up in sys.modules
+    module = types.ModuleType("__docs__")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace: dict[str, Any] = module.__dict__
     for block in blocks(page):
         language = ALIASES.get(block.language, block.language)
         if language not in RUNNERS or block.fragment:
@@ -247,6 +252,15 @@ def test_a_failing_block_is_reported_with_its_place(tmp_path: Path) -> None:
     assert namespace["x"] == 1
     with pytest.raises(AssertionError, match=r"page\.md:9: ZeroDivisionError"):
         run_python(found[1], namespace)
+
+
+def test_a_snippet_is_a_module_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    page = ROOT / "README.md"
+    module = types.ModuleType("__docs__")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    source = "import dataclasses\n@dataclasses.dataclass\nclass Seen:\n    id: str\nSeen('a')\n"
+    run_python(Block(page, 1, "python", source), module.__dict__)
+    assert module.__dict__["Seen"].__module__ == "__docs__"
 
 
 def test_a_fragment_says_so() -> None:
