@@ -11,7 +11,8 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    session.install("-e", ".[tests,aiohttp]")
+    # docs: tests/test_api_reference.py loads the reference's griffe extension
+    session.install("-e", ".[tests,aiohttp,docs]")
     session.run(
         "pytest",
         "--cov=hookwise",
