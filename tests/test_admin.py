@@ -754,6 +754,17 @@ def test_create_missing_asks_for_create_rights() -> None:
 # -- payload secrets: ${ACCESS_TOKEN}, the token's own name, the signing secret's name, nothing else
 
 
+def three_secrets_and_a_webhook(storage: hw.Storage) -> hw.Admin:
+    """A webhook "gh" holding GITHUB_TOKEN and SIGNING_KEY; OTHER is the team's too."""
+    admin = hw.Admin(storage)
+    for name, value in (("GITHUB_TOKEN", TOKEN), ("SIGNING_KEY", SIGNING), ("OTHER", ROTATED)):
+        admin.create_secret(hw.Secret(team=TEAM, name=name, value=value))
+    admin.create_webhook(
+        hw.Webhook(team=TEAM, name="gh", url=URL, access_token="GITHUB_TOKEN", secret="SIGNING_KEY")
+    )
+    return admin
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -766,12 +777,7 @@ def test_create_missing_asks_for_create_rights() -> None:
 def test_a_payload_may_name_the_access_token_and_the_webhooks_two_secrets(
     storage: hw.Storage, payload: dict[str, Any]
 ) -> None:
-    admin = hw.Admin(storage)
-    for name, value in (("GITHUB_TOKEN", TOKEN), ("SIGNING_KEY", SIGNING), ("OTHER", ROTATED)):
-        admin.create_secret(hw.Secret(team=TEAM, name=name, value=value))
-    admin.create_webhook(
-        hw.Webhook(team=TEAM, name="gh", url=URL, access_token="GITHUB_TOKEN", secret="SIGNING_KEY")
-    )
+    admin = three_secrets_and_a_webhook(storage)
     made = admin.create_automation(
         hw.Automation(
             name="a",
@@ -794,12 +800,7 @@ def test_a_payload_may_name_the_access_token_and_the_webhooks_two_secrets(
 def test_any_other_team_secret_in_a_payload_is_a_template_error_naming_the_path(
     storage: hw.Storage, payload: dict[str, Any], path: str
 ) -> None:
-    admin = hw.Admin(storage)
-    for name, value in (("GITHUB_TOKEN", TOKEN), ("SIGNING_KEY", SIGNING), ("OTHER", ROTATED)):
-        admin.create_secret(hw.Secret(team=TEAM, name=name, value=value))
-    admin.create_webhook(
-        hw.Webhook(team=TEAM, name="gh", url=URL, access_token="GITHUB_TOKEN", secret="SIGNING_KEY")
-    )
+    admin = three_secrets_and_a_webhook(storage)
     automation = hw.Automation(
         name="a",
         scope=hw.Scope.project(TEAM, "p"),
