@@ -11,6 +11,8 @@ from pathlib import Path
 import attrs
 import pytest
 
+import hookwise as hw
+import hookwise.storage
 from hookwise.conditions import MetricChange, MetricThreshold, MetricZScore
 from hookwise.crypto import SecretKey
 from hookwise.errors import HookwiseError, SecretKeyError, ValidationError
@@ -601,3 +603,40 @@ def test_register_filter_refuses_clashes_and_encodes_nested_parts(
     codec.register_filter(_Opaque)
     with pytest.raises(TypeError, match="cannot encode a bytes"):
         codec._encode_value(_Opaque(b"x"))
+
+
+def test_sqlite_transaction_stores_all_or_nothing(tmp_path: Path) -> None:
+    key = hw.SecretKey.generate()
+    with hw.SQLiteStorage(tmp_path / "t.db", key=key) as store:
+        assert isinstance(store, hw.storage.Transactional)
+        admin = hw.Admin(store, key=key)
+        before = store.revision()
+
+        class Stop(Exception):
+            pass
+
+        def two_then_stop() -> None:
+            with store.transaction():
+                admin.create_secret(hw.Secret(team="t", name="A", value="one"))
+                with store.transaction():  # a nested one is the same one
+                    admin.create_secret(hw.Secret(team="t", name="B", value="two"))
+                raise Stop
+
+        with pytest.raises(Stop):
+            two_then_stop()
+        assert store.list_secrets("t") == []
+        assert store.revision() == before
+        with store.transaction():
+            admin.create_secret(hw.Secret(team="t", name="A", value="one"))
+            admin.create_secret(hw.Secret(team="t", name="B", value="two"))
+        assert [s.name for s in store.list_secrets("t")] == ["A", "B"]
+    # and it was committed: another connection sees it
+    with hw.SQLiteStorage(tmp_path / "t.db", key=key) as again:
+        assert [s.name for s in again.list_secrets("t")] == ["A", "B"]
+
+
+def test_a_file_that_is_no_database_is_a_clear_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_text("this is not a database, it is a note\n" * 100)
+    with pytest.raises(hw.ValidationError, match="cannot open the database"):
+        hw.SQLiteStorage(junk, key=hw.SecretKey.generate())

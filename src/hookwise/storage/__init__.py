@@ -15,6 +15,7 @@ from hookwise.storage.protocol import (
     RunWindow,
     SecretRecord,
     Storage,
+    Transactional,
 )
 from hookwise.storage.sqlite import SQLiteStorage
 
@@ -34,4 +35,5 @@ __all__ = [
     "SQLiteStorage",
     "SecretRecord",
     "Storage",
+    "Transactional",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -34,6 +35,7 @@ __all__ = [
     "RunWindow",
     "SecretRecord",
     "Storage",
+    "Transactional",
 ]
 
 
@@ -328,6 +330,18 @@ class RunStateStore(Protocol):
 
     def delete_windows(self, run: str) -> None:
         """Forget a run's windows (it ended); unknown runs are no error."""
+        ...
+
+
+@runtime_checkable
+class Transactional(Protocol):
+    """Optional: a store that can make several calls one transaction.
+    ``hookwise apply`` uses it, so that a description is stored whole or
+    not at all; without it, an apply interrupted half-way leaves what it
+    wrote so far (it says so)."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Every call inside is stored together, or none is (on an exception)."""
         ...
 
 

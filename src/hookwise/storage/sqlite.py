@@ -278,16 +278,19 @@ class SQLiteStorage:
         self.key = key if key is not None else SecretKey.from_env()
         """Kept for ``Admin`` and the dispatchers to seal with when they are given none."""
         self._lock = threading.RLock()
+        self._outer = False  # inside transaction(): writes join it
         try:
             self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         except _OPEN_ERRORS as exc:
             raise _cannot_open(exc) from None
         try:
-            try:  # the first statement: where SQLite finds a folder or a file that is no database
+            try:  # where SQLite finds a folder or a file that is no database
                 self._conn.execute("PRAGMA busy_timeout = 5000")
+                self._configure()
+            except HookwiseError:
+                raise
             except _OPEN_ERRORS as exc:
                 raise _cannot_open(exc) from None
-            self._configure()
             self.check_key(self.key)
         except BaseException:
             self._conn.close()
@@ -333,10 +336,30 @@ class SQLiteStorage:
         return self._path
 
     @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every call inside one write transaction: all of it is
+        stored, or (on an exception) none of it. Other threads and processes
+        wait for it, so keep it short (``hookwise apply`` uses it)."""
+        with self._lock:
+            if self._outer:  # already inside one: it is that one
+                yield
+                return
+            with self._write():
+                self._outer = True
+                try:
+                    yield
+                finally:
+                    self._outer = False
+
+    @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken up front so concurrent writers queue."""
+        """One write transaction, taken up front so concurrent writers queue
+        (inside :meth:`transaction`, a part of that one)."""
         with self._lock:
             conn = self._conn
+            if self._outer:
+                yield conn
+                return
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
