@@ -23,6 +23,7 @@ from hookwise.core import Core, Job, Started
 from hookwise.errors import BlockedAddressError, HookwiseError
 from hookwise.outcome import GONE_REASON, settle
 from hookwise.retry import RetryPolicy
+from hookwise.scheduler import Hold
 from hookwise.settings import Settings
 from hookwise.signing import ID_HEADER
 from hookwise.storage import MemoryStorage
@@ -363,32 +364,32 @@ def test_a_job_that_cannot_be_built_fails_without_a_request(
     assert stored(core, delivery.id).finished_at == NOW + 7
 
 
-@pytest.mark.parametrize(
-    ("url", "refusal"),
-    [
-        (URL, BlockedAddressError("'hooks.example.com' resolves to 10.0.0.7, a private address")),
-        ("http://hooks.example.com/x", None),  # refused when the request is built
-    ],
-)
-def test_a_policy_refusal_is_held_until_max_age(
-    memory: MemoryStorage, clock: Clock, url: str, refusal: Exception | None
-) -> None:
+def test_a_url_this_policy_refuses_is_held_however_old(memory: MemoryStorage, clock: Clock) -> None:
     """This process's policy refuses what Admin accepted: configuration, so
-    nothing is recorded, until the delivery is older than ``max_age``."""
-    core = make_core(memory, clock)  # PUBLIC: no plain http, no private networks
-    delivery = queued(core, url)
-    [job] = core.claim(10)
-    assert core.finish(job, started(core), refusal) == delivery
-    assert stored(core, delivery.id) == attrs.evolve(
-        delivery, next_attempt_at=stored(core, delivery.id).next_attempt_at
-    )
-    assert attempts(core, delivery.id) == []
-    clock.advance(core.settings.retry.max_age + 1)
-    [job] = core.claim(10)
-    core.finish(job, started(core), refusal)
-    last = assert_final(core, delivery, S.FAILED)
-    assert last.number == 1
-    assert "resolves to 10.0.0.7" in (last.error or "") or "plain http" in (last.error or "")
+    nothing is recorded, even for a backlog older than ``max_age``."""
+    core = make_core(memory, clock)  # PUBLIC: no plain http
+    delivery = queued(core, "http://hooks.example.com/x")
+    for _ in range(2):
+        [job] = core.claim(10)
+        assert job.held is Hold.NETWORK
+        held = core.finish(job, started(core), None)
+        assert held is not None
+        assert (held.id, held.attempts, held.error) == (delivery.id, 0, None)
+        assert attempts(core, delivery.id) == []
+        assert stored(core, delivery.id).status is S.PENDING
+        clock.advance(core.settings.retry.max_age + core.settings.lease + 1)
+
+
+def test_an_address_refused_after_dns_is_retried_with_its_reason(
+    memory: MemoryStorage, clock: Clock
+) -> None:
+    core = make_core(memory, clock)
+    queued(core)
+    refusal = BlockedAddressError("'hooks.example.com' resolves to 10.0.0.7, a private address")
+    after = attempt_once(core, refusal)
+    assert after is not None
+    assert (after.status, after.attempts) == (S.RETRYING, 1)
+    assert after.error == str(refusal)
 
 
 # -- leases and redelivery -----------------------------------------------------------------

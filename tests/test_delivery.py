@@ -281,16 +281,17 @@ def test_blocked_address_at_send_time(store: hw.Storage, make_dispatcher: Any) -
     setup_team(store, "https://hooks.example.com/x", network=PUBLIC)
     rebinding = hw.NetworkPolicy(resolver=lambda host, port: ["169.254.169.254"])
     recorder = Recorder()
-    dispatcher = make_dispatcher(store, network=rebinding, handler=recorder)
+    dispatcher = make_dispatcher(store, network=rebinding, handler=recorder, worker=False)
     [delivery] = dispatcher.handle(alias_event())
-    assert dispatcher.flush(timeout=10)
+    assert dispatcher.deliver_due() == 1
     assert recorder.requests == []
     done = store.get_delivery(delivery.id)
     assert done is not None
-    # refused by this dispatcher's policy, not the admin side's: held, not failed
-    # (tests/test_policy_hold.py), and the metadata address is never reached
-    assert done.status is hw.DeliveryStatus.PENDING
-    assert (done.attempts, done.error) == (0, None)
+    # refused after DNS: retried like any failure (tests/test_policy_hold.py),
+    # the reason kept, and the metadata address never reached
+    assert done.status is hw.DeliveryStatus.RETRYING
+    assert done.attempts == 1
+    assert "169.254.169.254" in (done.error or "")
 
 
 def test_default_policy_refuses_plain_http_to_loopback(

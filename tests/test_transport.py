@@ -217,13 +217,15 @@ def test_rebinding_never_reaches_loopback_in_a_delivery(
     assert dispatcher.flush(timeout=10)
     done = store.get_delivery(delivery.id)
     assert done is not None
-    # the refusal holds it (this policy is not the admin side's, or an attack:
-    # either way nothing is sent there, and it fails only past max_age)
-    assert done.status is hw.DeliveryStatus.RETRYING
-    assert done.attempts == 1
-    [first] = store.list_attempts(delivery.id)
+    # an address refused after DNS is retried like any failure (a worker's
+    # policy may be fixed, a record may change), never sent there, and it
+    # fails when the retries run out, with the reason kept
+    assert done.status is hw.DeliveryStatus.FAILED
+    assert done.attempts == FAST.max_attempts
+    first, *refused = store.list_attempts(delivery.id)
     assert "ConnectError" in (first.error or "")  # the public answer: transient
-    assert dns.lookups == ["rebind.example", "rebind.example"]
+    assert all("resolves to 127.0.0.1" in (a.error or "") for a in refused)
+    assert dns.lookups == ["rebind.example"] * FAST.max_attempts
     assert layer.connects == [(PUBLIC_IP, port_of(receiver))]
     assert receiver.requests == []
 

@@ -9,6 +9,7 @@ thread.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from time import monotonic
@@ -56,18 +57,27 @@ KEY_WARNING_INTERVAL = 60.0
 """Seconds between the loud log lines about deliveries held for the configuration."""
 
 _POLICY_REFUSALS = (UnsafeURLError, BlockedAddressError)
-"""What this process's NetworkPolicy raises: for a URL Admin accepted, the
-policy here differs from the admin side's (a worker started without its
-``--allow``), which is configuration, not the delivery."""
+"""What this process's NetworkPolicy raises when it checks a stored URL
+before sending: for a URL Admin accepted, the policy here is not the admin
+side's (a worker started without its ``--allow``), which is configuration,
+not the delivery: it is held."""
 
-_FIXES = {
-    Hold.KEY: "set HOOKWISE_SECRET_KEY (or key=) to the key(s) the store was written with "
-    "(during a rotation: new,old) and restart the dispatcher",
-    Hold.NETWORK: "give this dispatcher the NetworkPolicy the admin side uses (`hookwise "
-    "worker --allow NETWORK [--allow-http]`, or Dispatcher(network=NetworkPolicy(allow=[...], "
-    "allow_http=True))) and restart it, or correct the webhook's URL; held deliveries fail "
-    "only once older than the retry policy's max_age",
+_LOUD = {
+    "key": "They are not failed: they stay queued and go out within ~{lease:.0f}s of the fix. "
+    "Fix: set HOOKWISE_SECRET_KEY (or key=) to the key(s) the store was written with "
+    "(during a rotation: new,old) and restart the dispatcher.",
+    "network": "They are not failed: they stay queued and go out within ~{lease:.0f}s of the "
+    "fix. Fix: give this dispatcher the NetworkPolicy the admin side uses (`hookwise worker "
+    "--allow NETWORK [--allow-http]`, or Dispatcher(network=NetworkPolicy(allow=[...], "
+    "allow_http=True))) and restart it, or correct the webhook's URL.",
+    "address": "They are retried with backoff, as any failure is, and fail once the retry "
+    "policy gives up. If the address is your own service, allow its network on this "
+    "dispatcher (`hookwise worker --allow NETWORK`, or NetworkPolicy(allow=[...])); if it is "
+    "not, the name resolves somewhere it must not (DNS rebinding, a stale record).",
 }
+"""The loud line's second half, by cause: a delivery held for the key or
+for the URL check, or an address refused at connect time (after DNS, which
+Admin never saw: configuration or an attack, so not held)."""
 
 _RUN_STATE = EventType.RUN_STATE  # a global is quicker to reach than an enum member
 _RUN_METRIC = EventType.RUN_METRIC
@@ -103,8 +113,9 @@ class Core:
         self._tracker, self._tracker_lock = self.checkpoints.tracker, self.checkpoints.lock
         self._index: Index | None = None
         self._next_check = 0.0
-        self._warned = dict.fromkeys(Hold, -KEY_WARNING_INTERVAL)
-        self._held = dict.fromkeys(Hold, 0)
+        self._warned: dict[str, float] = {}  # by cause: when it was last said loudly
+        self._held: dict[str, int] = {}  # by cause: how many since
+        self._loud_lock = threading.Lock()
         self._health = Health(storage, settings.disable_after)
 
     # -- configuration -----------------------------------------------------
@@ -277,13 +288,11 @@ class Core:
 
     def settle(self, job: Job, started: Started, result: RawResponse | Exception | None) -> Settled:
         """What an attempt's result means, decided where it came in (no I/O)."""
-        delivery = job.claim.delivery
-        if isinstance(result, _POLICY_REFUSALS):  # refused at connect time, after DNS
-            job = attrs.evolve(job, error=scrub(str(result), list(job.secrets)), held=Hold.NETWORK)
         if job.held is not None:
-            if not (job.held is Hold.NETWORK and self._past_max_age(delivery)):
-                return Settled(job, None)
-            result = None  # held too long: recorded as a refusal, which fails it
+            return Settled(job, None)
+        delivery = job.claim.delivery
+        if isinstance(result, BlockedAddressError):  # refused at connect time, after DNS
+            self._loud("address", delivery, scrub(str(result), list(job.secrets)))
         response = result if isinstance(result, RawResponse) else None
         error = job.error
         if isinstance(result, HookwiseError):  # our own refusal: its text says it all
@@ -299,10 +308,10 @@ class Core:
             url=job.shown_url,
             response=response,
             error=error,
-            # a refusal (a bad stored value, a policy held past max_age) will not change by itself
+            # our own refusal (a bad stored value) will not change by itself; an
+            # address refused after DNS may (a fixed worker, a fixed record)
             retryable=job.request is not None
-            and job.held is None
-            and not isinstance(result, HookwiseError),
+            and (not isinstance(result, HookwiseError) or isinstance(result, BlockedAddressError)),
             secrets=job.secrets,
         )
         return Settled(job, transition)
@@ -422,31 +431,29 @@ class Core:
                 raise
             pipeline.claimed(plan, jobs, wait=wait)
 
-    def _past_max_age(self, delivery: Delivery) -> bool:
-        return self.clock() - delivery.created_at > self.settings.retry.max_age
-
     def _waits(self, job: Job) -> None:
-        """Say loudly, about once a minute per cause, that deliveries are held."""
-        hold = job.held
-        assert hold is not None
-        self._held[hold] += 1
-        now = monotonic()
-        if now - self._warned[hold] < KEY_WARNING_INTERVAL:
-            logger.debug("delivery %s is held: %s", job.claim.delivery.id, job.error)
-            return
-        self._warned[hold], held, self._held[hold] = now, self._held[hold], 0
-        delivery = job.claim.delivery
+        assert job.held is not None
+        self._loud(job.held.value, job.claim.delivery, job.error or "")
+
+    def _loud(self, cause: str, delivery: Delivery, error: str) -> None:
+        """Say loudly, about once a minute per cause, that deliveries cannot
+        go out because of how this process is configured."""
+        with self._loud_lock:  # settle() runs where each result comes in: many threads
+            self._held[cause] = self._held.get(cause, 0) + 1
+            now = monotonic()
+            if now - self._warned.get(cause, -KEY_WARNING_INTERVAL) < KEY_WARNING_INTERVAL:
+                logger.debug("delivery %s cannot be sent: %s", delivery.id, error)
+                return
+            self._warned[cause], count, self._held[cause] = now, self._held[cause], 0
         logger.error(
             "CONFIGURATION ERROR: %d delivery(ies) (e.g. %s via webhook %s/%s) cannot be sent: "
-            "%s. They are not failed: they stay queued and are tried again every ~%.0fs. "
-            "Fix: %s.",
-            held,
+            "%s. %s",
+            count,
             delivery.id,
             delivery.team,
             delivery.webhook,
-            job.error,
-            self.settings.lease,
-            _FIXES[hold],
+            error,
+            _LOUD[cause].format(lease=self.settings.lease),
         )
 
     def redeliver(self, delivery_id: str) -> Delivery:
