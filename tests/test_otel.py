@@ -103,7 +103,6 @@ def test_a_delivery_is_one_client_span_with_http_conventions(
     assert dict(span.attributes or {}) == {
         "http.request.method": "POST",
         "url.full": f"http://{host}:{port}",
-        "url.scheme": "http",
         "server.address": host,
         "server.port": port,
         "http.response.status_code": 200,
@@ -202,6 +201,50 @@ def test_no_answer_gives_the_exception_type_and_no_status_code(
     assert span.attributes["error.type"] == "ConnectError"  # type: ignore[index]
     assert span.attributes["url.full"] == f"http://127.0.0.1:{port}"  # type: ignore[index]
     assert_clean(span.attributes)
+
+
+def test_an_attempt_that_sent_nothing_is_counted_with_no_span_and_no_duration(
+    receiver: Receiver, otel: Otel
+) -> None:
+    """A disabled webhook's delivery: the core records an attempt (elapsed
+    0.0, no answer) that fails it, but no request went out."""
+    store = hw.MemoryStorage()
+    setup_team(store, token_url(receiver))
+    with hw.Dispatcher(
+        store,
+        network=hw.NetworkPolicy(allow=["127.0.0.0/8"], allow_http=True),
+        worker=False,
+        on_attempt=otel.instrument(outbox=store),
+    ) as dispatcher:
+        [delivery] = dispatcher.handle(alias_event())
+        assert store.disable_webhook(TEAM, "github-dispatch", "paused by hand")
+        assert dispatcher.deliver_due() == 1
+    assert receiver.requests == []
+    [attempt] = store.list_attempts(delivery.id)
+    assert (attempt.elapsed, attempt.response_status) == (0.0, None)
+    assert store.get_delivery(delivery.id).status is hw.DeliveryStatus.FAILED  # type: ignore[union-attr]
+
+    assert otel.spans() == []
+    points = otel.points()
+    assert hookwise.otel.ATTEMPT_DURATION not in points
+    assert [(p.attributes["outcome"], p.value) for p in points["hookwise.deliveries"]] == [
+        ("failed", 1)
+    ]
+    assert [p.value for p in points[hookwise.otel.OUTBOX_DEPTH]] == [0]
+
+
+def test_only_an_attempt_with_no_time_and_no_answer_counts_as_unsent(otel: Otel) -> None:
+    telemetry = otel.instrument()
+    failed = {"status": hw.DeliveryStatus.FAILED, "response_status": None}
+    delivery, attempt = sample(**failed)
+    telemetry(delivery, attrs.evolve(attempt, elapsed=0.0, response_status=None, error="x"))
+    assert otel.spans() == []
+    telemetry(delivery, attrs.evolve(attempt, elapsed=0.0))  # an answer: it was sent
+    telemetry(delivery, attrs.evolve(attempt, elapsed=0.01, response_status=None))  # no answer
+    assert len(otel.spans()) == 2
+    points = otel.points()
+    assert sum(p.count for p in points[hookwise.otel.ATTEMPT_DURATION]) == 2
+    assert [p.value for p in points["hookwise.deliveries"]] == [3]
 
 
 def test_outbox_depth_is_read_at_collection_time(
@@ -343,10 +386,55 @@ def sample(**changes: Any) -> tuple[hw.Delivery, hw.Attempt]:
         ("ftp://example.com/x", ("ftp://example.com", "example.com", None)),
         ("not a url", ("", None, None)),
         ("http://host:notaport/x", ("", None, None)),
+        # read as the policy and the senders read them (httpx), not as urlsplit does
+        ("https://hooks.example:\uff18\uff10/x", ("https://hooks.example:80", "hooks.example", 80)),
+        ("https://hooks.example:+443/x", ("https://hooks.example", "hooks.example", 443)),
+        ("https://hooks.example:443/x", ("https://hooks.example", "hooks.example", 443)),
+        (
+            "https://[2001:db8::1]:8443/x?token=SECRET",
+            ("https://[2001:db8::1]:8443", "2001:db8::1", 8443),
+        ),
+        (
+            "http://user:SECRET@hooks.example:8080/T/B/SECRET?token=SECRET#SECRET",
+            ("http://hooks.example:8080", "hooks.example", 8080),
+        ),
+        (
+            "https://b\u00fccher.example/x",
+            ("https://xn--bcher-kva.example", "xn--bcher-kva.example", 443),
+        ),
+        ("slack:ALERTS_URL", ("", None, None)),
+        ("https:///x", ("", None, None)),
     ],
 )
 def test_redact_url_keeps_scheme_host_and_port_only(url: str, expected: tuple[Any, ...]) -> None:
     assert redact_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "full", "host", "port"),
+    [
+        ("https://hooks.example:\uff18\uff10/x", "https://hooks.example:80", "hooks.example", 80),
+        ("https://hooks.example:+443/x", "https://hooks.example", "hooks.example", 443),
+        ("https://[2001:db8::1]:8443/x", "https://[2001:db8::1]:8443", "2001:db8::1", 8443),
+    ],
+)
+def test_the_span_shows_the_origin_hookwise_connects_to(
+    otel: Otel, url: str, full: str, host: str, port: int
+) -> None:
+    from hookwise.url import parse_url
+
+    parsed = parse_url(url)  # what the policy checks and the senders connect to
+    assert (parsed.host, parsed.effective_port) == (host, port)
+    delivery, attempt = sample(url=url)
+    otel.instrument()(delivery, attrs.evolve(attempt, url=url))
+    [span] = otel.spans()
+    attributes = dict(span.attributes or {})
+    assert (attributes["url.full"], attributes["server.address"], attributes["server.port"]) == (
+        full,
+        host,
+        port,
+    )
+    assert "url.scheme" not in attributes  # opt-in in the conventions; url.full has it
 
 
 def test_user_info_and_path_never_reach_a_span(otel: Otel) -> None:

@@ -1,14 +1,17 @@
 """OpenTelemetry for a dispatcher, in one call (extra ``hookwise[otel]``).
 
 :func:`instrument` returns a :class:`Telemetry`: pass it as a dispatcher's
-``on_attempt`` and every delivery attempt becomes a span and a few metric
-points. It runs where ``on_attempt`` runs, after the attempt is written, on
-the worker's storage thread: nothing is added to ``handle()`` or to the send
+``on_attempt`` and every delivery attempt that sent a request becomes a span
+and a few metric points; one that sent nothing (the webhook disabled or
+deleted, a stored value that could not be used, a refusal) is only counted.
+It runs where ``on_attempt`` runs, after the attempt is written, on the
+worker's storage thread: nothing is added to ``handle()`` or to the send
 path, and no span is held open across threads. Each span is emitted after
 the fact, with the start and end times the attempt recorded.
 
-What goes out is names, ids, numbers and the URL's ``scheme://host[:port]``:
-never a URL path or query (Slack and Discord URLs carry their token there),
+What goes out is names, ids, numbers and the URL's ``scheme://host[:port]``
+(read by :func:`hookwise.url.parse_url`, as the senders read it): never a
+URL path or query (Slack and Discord URLs carry their token there),
 a header, a payload, a response body or an error text.
 
 The core never imports this module, and ``import hookwise`` works without
@@ -23,10 +26,10 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from hookwise.errors import ValidationError
 from hookwise.storage.protocol import Attempt, Delivery, DeliveryStatus, Outbox
+from hookwise.url import parse_url
 
 try:
     from opentelemetry import metrics, trace
@@ -71,27 +74,38 @@ _OUTCOMES = {
     DeliveryStatus.SUCCEEDED: "succeeded",
     DeliveryStatus.FAILED: "failed",
 }
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+_WEB_SCHEMES = frozenset({"http", "https"})  # the ones whose default port is known
 # "ConnectTimeout: ..." (the history's "Type: text"): the type is low-cardinality
 _ERROR_TYPE = re.compile(r"([A-Z][A-Za-z0-9_]{0,63}(?:Error|Exception|Timeout))(?::|$)")
 
 
 def redact_url(url: str) -> tuple[str, str | None, int | None]:
     """``url`` as ``(scheme://host[:port], host, port)``: no user info, path,
-    query or fragment. The port is the explicit one, else the scheme's own
-    (None when unknown); what does not parse is ``("", None, None)``."""
+    query or fragment. It is read by :func:`hookwise.url.parse_url`, the
+    parser of the network policy and the senders, so the host and port are
+    those hookwise connects to (the host IDNA-encoded; an IPv6 host is
+    bracketed in the URL, bare as the host). The port is the explicit one, else the scheme's own
+    (None when unknown); a default port written out is not shown in the URL.
+    What does not parse is ``("", None, None)``."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        port = parts.port
+        parsed = parse_url(url)
     except ValueError:
         return "", None, None
-    if not parts.scheme or not host:
+    scheme, host = parsed.scheme, parsed.host
+    if not scheme or not host:
         return "", None, None
-    scheme = parts.scheme.lower()
     shown = f"[{host}]" if ":" in host else host
-    full = f"{scheme}://{shown}" if port is None else f"{scheme}://{shown}:{port}"
-    return full, host, _DEFAULT_PORTS.get(scheme) if port is None else port
+    origin = f"{scheme}://{shown}" if parsed.port is None else f"{scheme}://{shown}:{parsed.port}"
+    return origin, host, parsed.effective_port if scheme in _WEB_SCHEMES else parsed.port
+
+
+def _sent_nothing(attempt: Attempt) -> bool:
+    """Whether ``attempt`` sent no request: its job could not be built (the
+    webhook disabled or deleted, a stored value that could not be used, a
+    refusal). The core records such an attempt with ``elapsed`` exactly 0.0
+    and no answer; an attempt that sent a request has its length measured
+    (``time.perf_counter``, whatever the dispatcher's ``clock=``), never 0."""
+    return attempt.elapsed == 0.0 and attempt.response_status is None
 
 
 def _histogram(meter: metrics.Meter) -> metrics.Histogram:
@@ -190,8 +204,19 @@ class Telemetry:
 
     def record(self, delivery: Delivery, attempt: Attempt) -> None:
         """The span and the metric points of one attempt, whose delivery is
-        now ``delivery``."""
+        now ``delivery``; only the count for one that sent no request (its
+        job could not be built): it is no HTTP call, and has no latency."""
         outcome = _outcome(delivery)
+        self._deliveries.add(
+            1,
+            {
+                "outcome": outcome,
+                "hookwise.team": delivery.team,
+                "hookwise.webhook": delivery.webhook,
+            },
+        )
+        if _sent_nothing(attempt):
+            return
         succeeded = delivery.status is DeliveryStatus.SUCCEEDED
         full, host, port = redact_url(attempt.url)
         http: dict[str, str | int] = {"http.request.method": "POST"}
@@ -217,7 +242,6 @@ class Telemetry:
         }
         if full:
             span_attributes["url.full"] = full
-            span_attributes["url.scheme"] = full.split(":", 1)[0]
         # Context(): a root span, whatever context the storage thread inherited
         span = self._tracer.start_span(
             "POST",
@@ -231,14 +255,6 @@ class Telemetry:
         span.end(end_time=end)
 
         self._duration.record(max(0.0, attempt.elapsed), {**http, "outcome": outcome})
-        self._deliveries.add(
-            1,
-            {
-                "outcome": outcome,
-                "hookwise.team": delivery.team,
-                "hookwise.webhook": delivery.webhook,
-            },
-        )
 
     def _observe_depth(self, _options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
