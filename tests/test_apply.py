@@ -583,3 +583,96 @@ def test_an_apply_error_pickles() -> None:
     error = ApplyError("setup.toml", ["webhooks[0].url: bad"], partial=True)
     again = pickle.loads(pickle.dumps(error))
     assert (again.problems, again.partial, str(again)) == (error.problems, True, str(error))
+
+
+# -- review: all or nothing, races, enabling, odd --db ----------------------------------
+
+
+def test_an_apply_interrupted_while_writing_stores_nothing(
+    env: pytest.MonkeyPatch, db: str
+) -> None:
+    """SQLite offers one transaction: a failure after some writes (here the
+    progress output, as a closed pipe would) takes all of them back."""
+    description = read_description(setup_document(), environ=ENV)
+    with hw.SQLiteStorage(db) as store:
+        before = store.revision()
+        shown: list[str] = []
+
+        def progress(change: Any) -> None:
+            shown.append(change.describe())
+            if len(shown) == 3:
+                raise BrokenPipeError
+
+        with pytest.raises(BrokenPipeError):
+            apply(store, description, progress=progress)
+        assert store.revision() == before
+        assert store.list_secrets(TEAM) == []
+        assert store.list_webhooks(TEAM) == []
+
+
+class StaleRead(hw.MemoryStorage):
+    """Another apply stores the webhook between this one's read and write."""
+
+    def __init__(self) -> None:
+        super().__init__(hw.SecretKey.generate())
+        self.stale = 0
+
+    def get_webhook(self, team: str, name: str) -> hw.Webhook | None:
+        if self.stale:
+            self.stale -= 1
+            return None
+        return super().get_webhook(team, name)
+
+
+def test_a_record_made_by_a_concurrent_apply_is_compared_not_refused() -> None:
+    description = read_description(setup_document(), environ=ENV)
+    store = StaleRead()
+    apply(store, description)
+    store.stale = 1  # the write's read (the check reads a copy in memory)
+    changes = apply(store, description)
+    assert [c.verb for c in changes] == ["unchanged"] * len(changes)
+
+
+def test_enabled_true_turns_a_webhook_on_as_an_admin_would(
+    env: pytest.MonkeyPatch, db: str
+) -> None:
+    document = setup_document()
+    with hw.SQLiteStorage(db) as store:
+        apply(store, read_description(document, environ=ENV))
+        store.note_failure(TEAM, "github-dispatch", 1_000.0)
+        hw.Admin(store).disable_webhook(TEAM, "github-dispatch", "failing for 5 days")
+        # enabled = false again: unchanged, and the reason is kept
+        document["webhooks"][0]["enabled"] = False
+        [*_, same_hook, _auto] = apply(store, read_description(document, environ=ENV))
+        assert (same_hook.kind, same_hook.verb) == ("webhook", "unchanged")
+        stored = store.get_webhook(TEAM, "github-dispatch")
+        assert stored is not None
+        assert stored.disabled_reason == "failing for 5 days"
+        # enabled = true: on again, and its failing streak starts over
+        document["webhooks"][0]["enabled"] = True
+        apply(store, read_description(document, environ=ENV))
+        stored = store.get_webhook(TEAM, "github-dispatch")
+        assert stored is not None
+        assert stored.enabled
+        assert store.note_failure(TEAM, "github-dispatch", 2_000.0) == 2_000.0
+
+
+@pytest.mark.parametrize("where", ["", ":memory:", "file:x?mode=memory"])
+def test_a_database_that_would_vanish_is_refused(
+    env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    path = write(tmp_path, SETUP_TOML)
+    code, out, err = run(capsys, path, "--db", where)
+    assert code == 2
+    assert "give the path of a SQLite file" in err
+    assert not any(line.startswith("created") for line in out)
+
+
+def test_a_url_the_policy_refuses_names_the_options(
+    env: pytest.MonkeyPatch, tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, SETUP_TOML.replace("https://", "http://"))
+    code, _out, err = run(capsys, path, "--db", db)
+    assert code == 2
+    assert "plain http is refused" in err
+    assert "--allow-http" in err

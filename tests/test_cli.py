@@ -544,3 +544,47 @@ def test_worker_says_when_it_starts_and_drains(
         "worker: stopped, 0 deliveries left in the outbox",
     ]
     assert len(receiver.requests) == 1
+
+
+def test_an_empty_file_is_no_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOOKWISE_SECRET_KEY", hw.crypto.generate_key_text())
+    empty = tmp_path / "touched.db"
+    empty.touch()
+    assert main(["automations", "list", "--db", str(empty)]) == 2
+    assert "an empty file at" in capsys.readouterr().err
+    assert empty.stat().st_size == 0  # nothing was written into it
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "soon"])
+def test_durations_must_be_seconds(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["worker", "--db", "x.db", "--grace", value])
+    assert exited.value.code == 2
+    assert "is not a number of seconds" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`hookwise ... | head` where head has gone: exit 1, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HOOKWISE_SECRET_KEY": hw.crypto.generate_key_text()}
+    db = tmp_path / "h.db"
+    with hw.SQLiteStorage(db, key=hw.SecretKey(env["HOOKWISE_SECRET_KEY"])):
+        pass
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    done = subprocess.run(
+        [sys.executable, "-m", "hookwise.cli", "secrets", "list", "--db", str(db), "--team", "t"],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+        timeout=60,
+    )
+    os.close(write)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr

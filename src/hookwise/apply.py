@@ -47,6 +47,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,7 +72,7 @@ from hookwise.storage.codec import (
     webhook_to_json,
 )
 from hookwise.storage.memory import MemoryStorage
-from hookwise.storage.protocol import Storage
+from hookwise.storage.protocol import Storage, Transactional
 from hookwise.template import DEFAULT_TEMPLATE
 from hookwise.vault import Vault, key_for
 
@@ -288,11 +289,13 @@ def read_description(
         raise ApplyError(source, [f"file: nested more than {MAX_DEPTH} levels deep"])
     problems: list[str] = []
     unknown = sorted(set(data) - {"version", *_SECTIONS})
-    if unknown:
+    for key in unknown[:5]:
         problems.append(
-            f"{unknown[0]}: unexpected key (a description has version, secrets, "
+            f"{_shown_key(key)}: unexpected key (a description has version, secrets, "
             "webhooks and automations)"
         )
+    if len(unknown) > 5:
+        problems.append(f"file: {len(unknown) - 5} more unexpected keys")
     version = data.get("version", FORMAT_VERSION)
     if type(version) is not int or version != FORMAT_VERSION:
         problems.append(f"version: must be {FORMAT_VERSION} (the only format this hookwise reads)")
@@ -314,8 +317,19 @@ def read_description(
     )
 
 
+def _shown_key(key: str) -> str:
+    """A key as an error may show it: as it is when it is a plain name,
+    else quoted and escaped (no terminal control characters), and short."""
+    if re.fullmatch(r"[\w.-]{1,40}", key, re.ASCII):
+        return key
+    text = repr(key)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _kind(value: object) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
     return names.get(type(value), "a number" if isinstance(value, (int, float)) else "a value")
 
 
@@ -468,14 +482,16 @@ def apply(
     )
     if dry_run:
         return checked
-    return _run(
-        Admin(storage, authorizer=authorizer, network=network, key=key),
-        Vault(key),
-        description,
-        actor,
-        progress,
-        partial=True,
-    )
+    whole = isinstance(storage, Transactional)  # all of it or none, where the store can
+    with storage.transaction() if isinstance(storage, Transactional) else nullcontext():
+        return _run(
+            Admin(storage, authorizer=authorizer, network=network, key=key),
+            Vault(key),
+            description,
+            actor,
+            progress,
+            partial=not whole,
+        )
 
 
 def _copy(storage: Storage, teams: Iterable[str], key: SecretKey) -> MemoryStorage:
@@ -550,6 +566,13 @@ def _put(admin: Admin, vault: Vault, item: Entry, actor: str | None) -> Verb:
     """Create, update or leave one record. A record left unchanged is still
     asked about: comparing a secret's value takes the right to update it,
     comparing a webhook or automation the right to read it."""
+    try:
+        return _put_once(admin, vault, item, actor)
+    except AlreadyExistsError:  # made since we looked (another apply): compare with it
+        return _put_once(admin, vault, item, actor)
+
+
+def _put_once(admin: Admin, vault: Vault, item: Entry, actor: str | None) -> Verb:
     record = item.record
     storage = admin.storage
     if isinstance(record, Secret):
@@ -568,7 +591,8 @@ def _put(admin: Admin, vault: Vault, item: Entry, actor: str | None) -> Verb:
         if webhook is None:
             admin.create_webhook(record, actor=actor)
             return "created"
-        if not item.sets_enabled:
+        if not item.sets_enabled or not (record.enabled or webhook.enabled):
+            # left out, or off and already off: keep what the store says, and why
             record = attrs.evolve(
                 record, enabled=webhook.enabled, disabled_reason=webhook.disabled_reason
             )
@@ -576,6 +600,9 @@ def _put(admin: Admin, vault: Vault, item: Entry, actor: str | None) -> Verb:
             admin.get_webhook(record.team, record.name, actor=actor)
             return "unchanged"
         admin.update_webhook(record, actor=actor)
+        if record.enabled and not webhook.enabled:
+            # as an admin turning it back on does: its failing streak starts again
+            admin.enable_webhook(record.team, record.name, actor=actor)
         return "updated"
     automation = storage.get_automation(record.team, record.name)
     if automation is None:

@@ -33,19 +33,34 @@ class _Refused(Exception):
 
 
 def _store(args: argparse.Namespace) -> hw.SQLiteStorage:
+    if args.db.strip() in ("", ":memory:") or args.db.startswith("file:"):
+        # SQLite's names for a database that is gone when the command ends
+        raise _Refused(f"--db {args.db!r}: give the path of a SQLite file")
     return hw.SQLiteStorage(args.db)  # the key comes from HOOKWISE_SECRET_KEY
 
 
 def _existing_store(args: argparse.Namespace) -> hw.SQLiteStorage:
     """The store of a command that only reads or changes what is there: a
-    missing file is refused (SQLite would create an empty database)."""
-    if not os.path.exists(args.db):
+    missing (or empty) file is refused (SQLite would make a new database)."""
+    if not os.path.isfile(args.db) or os.path.getsize(args.db) == 0:
         command = " ".join(filter(None, (args.command, getattr(args, "verb", None))))
+        what = "an empty file" if os.path.isfile(args.db) else "no database"
         raise _Refused(
-            f"no database at {args.db!r}: `hookwise {command}` opens an existing "
-            "file and never creates one (check --db)"
+            f"{what} at {args.db!r}: `hookwise {command}` opens an existing "
+            "database and never creates one (check --db)"
         )
     return _store(args)
+
+
+def _seconds(text: str) -> float:
+    """A duration option: a finite number of seconds, not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (such as 3 or 0.5)")
+    return value
 
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -519,13 +534,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="seconds one request may take, all told (default 10)",
     )
     worker.add_argument(
         "--grace",
-        type=float,
+        type=_seconds,
         default=3.0,
         metavar="SECONDS",
         help="seconds to finish sends on SIGTERM before giving them back (default 3)",
@@ -566,13 +581,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_OPTION_HINT = (
+    "hookwise: on the command line, --allow NETWORK and --allow-http open what "
+    "NetworkPolicy(allow=[...], allow_http=True) opens"
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         code: int = args.run(args)
     except (hw.HookwiseError, _Refused) as exc:
         print(f"hookwise: {exc}", file=sys.stderr)
+        if "NetworkPolicy(" in str(exc) and hasattr(args, "allow"):  # says how, in Python
+            print(_OPTION_HINT, file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say to it
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return code
 
 
