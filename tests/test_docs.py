@@ -40,7 +40,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 RUN = ("python", "py", "bash", "sh", "shell")
 ALIASES = {"py": "python", "sh": "bash", "shell": "bash"}
-FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)[ \t]*(?P<info>[^\n`]*)$")
+# CommonMark: a fence is three or more backticks or tildes; the info string of
+# a backtick fence may not hold a backtick (that line is inline code), a tilde
+# fence's may hold anything. The closing fence is the same character, at least
+# as long as the opening one, with nothing after it.
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}(?=[^`]*$)|~{3,})[ \t]*(?P<info>.*)$")
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,8 @@ def blocks(page: Path) -> list[Block]:
         language = info[0].lower().lstrip("{.").rstrip("}") if info else ""
         body: list[str] = []
         j = i + 1
-        while j < len(lines) and lines[j].strip() != fence:
+        closing = re.compile(rf"[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*")
+        while j < len(lines) and closing.fullmatch(lines[j]) is None:
             text = lines[j]
             body.append(text[len(indent) :] if text.startswith(indent) else text.lstrip())
             j += 1
@@ -240,6 +245,97 @@ def test_every_page_is_checked() -> None:
         if b.language not in RUN and b.language not in data
     ]
     assert not unknown, f"blocks in a language the docs runner does not know: {unknown}"
+
+
+# What ``bash -e`` cannot see: the block goes on, and passes, as if it had worked.
+SILENT_FAILURES = (
+    (
+        re.compile(r"^[ \t]*export[ \t]+[A-Za-z_][A-Za-z0-9_]*=[^#\n]*(?:\$\(|`)", re.MULTILINE),
+        '`export NAME="$(cmd)"` is 0 when cmd fails: write NAME="$(cmd)", then `export NAME`',
+    ),
+    (
+        re.compile(r"&&[ \t]*export\b"),
+        '`test ... && export NAME` never fails: write `[ -n "$NAME" ] || { echo ... >&2; false; }`,'
+        " then `export NAME`",
+    ),
+)
+
+
+def _shell_blocks() -> Iterator[Block]:
+    for page in PAGES:
+        for b in blocks(page):
+            if ALIASES.get(b.language, b.language) == "bash" and not b.fragment:
+                yield b
+
+
+def silent_failures(block: Block) -> list[str]:
+    """Where a failure in ``block`` would not fail it: an export that hides a
+    command's status, and a wait loop (``COND && break``) whose condition is
+    not checked again after its ``done`` (it ends quietly when COND never
+    came true)."""
+    page = block.where.rsplit(":", 1)[0]
+
+    def at(offset: int) -> str:  # the page's line: the block starts after its fence
+        return f"{page}:{block.line + 1 + offset}"
+
+    found = [
+        f"{at(block.source[: m.start()].count(chr(10)))}: {why}"
+        for pattern, why in SILENT_FAILURES
+        for m in pattern.finditer(block.source)
+    ]
+    lines = block.source.splitlines()
+    for n, line in enumerate(lines):
+        if "&& break" not in line:
+            continue
+        condition = re.split(r"\bdo\b|;", line.split("&& break")[0])[-1].strip()
+        end = next((k for k in range(n, len(lines)) if re.search(r"\bdone\b", lines[k])), None)
+        after = "" if end is None else "\n".join(lines[end:]).split("done", 1)[1]
+        if condition not in after:
+            found.append(
+                f"{at(n)}: a wait loop ends quietly when `{condition}` never comes true:"
+                " check it again after `done`"
+            )
+    return found
+
+
+def test_no_block_fails_silently() -> None:
+    """A run block fails when what it does fails (see ``silent_failures``)."""
+    found = [problem for b in _shell_blocks() for problem in silent_failures(b)]
+    assert not found, "failures bash -e would not see:\n" + "\n".join(found)
+
+
+def test_silent_failures_are_found() -> None:
+    page = ROOT / "README.md"
+    source = (
+        'export K="$(hookwise keygen)"\n'
+        'test -n "$K" && export K\n'
+        "for _ in $(seq 9); do [ -e a ] && break; sleep 0.1; done\n"
+        "for _ in $(seq 9); do\n  grep -q ok log && break\n  sleep 0.1\ndone\ngrep -q ok log\n"
+        'K="$(hookwise keygen)"\nexport K\nexport J="$K"  # no command\n'
+    )
+    found = silent_failures(Block(page, 1, "bash", source))
+    assert [f.split(":", 2)[1] for f in found] == ["2", "3", "4"], found
+
+
+def test_fences_follow_commonmark(tmp_path: Path) -> None:
+    """A tilde fence's info string may hold backticks (a backtick fence's may
+    not: that line is inline code), and a longer closing fence closes."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        '# t\n\n~~~python title="`a`"\ny = 2\n~~~~~\n\n'
+        "``` not `a fence` ```\n\n"
+        "````bash\necho one\n```\n````\n\n"
+        "~~~~sh\n~~~\n```\n~~~~~~\n"
+    )
+    found = blocks(page)
+    assert [(b.line, b.language, b.source) for b in found] == [
+        (3, "python", "y = 2\n"),
+        (9, "bash", "echo one\n```\n"),
+        (14, "sh", "~~~\n```\n"),
+    ]
+    namespace: dict[str, Any] = {}
+    run_python(found[0], namespace)
+    assert namespace["y"] == 2
 
 
 def test_a_failing_block_is_reported_with_its_place(tmp_path: Path) -> None:
