@@ -508,10 +508,10 @@ def test_a_refused_actor_changes_nothing() -> None:
     with pytest.raises(ApplyError) as again:
         apply(store, description, authorizer=authorizer, actor="bob")
     assert again.value.problems[0].startswith("secrets[0]: actor 'bob' may not secret.update")
-    assert again.value.problems[2:] == (
-        "webhooks[0]: not checked: it needs secrets[0], which failed",
-        "automations[0]: not checked: it needs webhooks[0], which failed",
-    )
+    # the webhook and automation are stored already, and bob may read them:
+    # only the secrets are refused
+    assert len(again.value.problems) == 2
+    assert again.value.problems[1].startswith("secrets[1]: actor 'bob' may not secret.update")
     assert [c.verb for c in apply(store, description, authorizer=authorizer, actor="alice")] == [
         "unchanged"
     ] * 4
@@ -676,3 +676,36 @@ def test_a_url_the_policy_refuses_names_the_options(
     assert code == 2
     assert "plain http is refused" in err
     assert "--allow-http" in err
+
+
+def test_a_secret_taken_off_a_webhook_and_its_payload_together_applies() -> None:
+    """The check runs against the store as it is at each step: the webhook
+    update alone would break the stored payload, the payload update alone is
+    fine, so apply finds the order that works instead of refusing the file."""
+    store = hw.MemoryStorage(hw.SecretKey.generate())
+    uses_token = setup_document()
+    uses_token["automations"][0]["action"]["payload"]["auth"] = "${GITHUB_TOKEN}"
+    apply(store, read_description(uses_token, environ=ENV))
+    without = setup_document()
+    del without["webhooks"][0]["access_token"]
+    changes = apply(store, read_description(without, environ=ENV))
+    assert sorted((c.kind, c.verb) for c in changes if c.verb != "unchanged") == [
+        ("automation", "updated"),
+        ("webhook", "updated"),
+    ]
+    webhook = store.get_webhook(TEAM, "github-dispatch")
+    assert webhook is not None
+    assert webhook.access_token is None
+
+
+def test_a_file_that_no_order_makes_valid_is_refused_whole() -> None:
+    store = hw.MemoryStorage(hw.SecretKey.generate())
+    document = setup_document()
+    del document["webhooks"][0]["access_token"]
+    document["automations"][0]["action"]["payload"]["auth"] = "${GITHUB_TOKEN}"
+    with pytest.raises(ApplyError) as raised:
+        apply(store, read_description(document, environ=ENV))
+    [problem] = raised.value.problems
+    assert problem.startswith("automations[0].action.payload: at $.auth: secret 'GITHUB_TOKEN'")
+    assert store.list_webhooks(TEAM) == []
+    assert store.list_secrets(TEAM) == []

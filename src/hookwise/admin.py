@@ -21,7 +21,13 @@ import attrs
 
 from hookwise.authz import Action, Authorizer, Target, as_action
 from hookwise.crypto import SecretKey
-from hookwise.errors import AlreadyExistsError, NotFoundError, PermissionDenied, ValidationError
+from hookwise.errors import (
+    AlreadyExistsError,
+    NotFoundError,
+    PermissionDenied,
+    TemplateError,
+    ValidationError,
+)
 from hookwise.history import list_deliveries
 from hookwise.model import (
     Automation,
@@ -245,7 +251,15 @@ class Admin:
         self._webhook(webhook.team, webhook.name)
         for automation in self._automations_using(webhook.team, webhook.name):
             assert isinstance(automation.action, SendWebhook)
-            automation.action.payload.validate(allowed_secrets=webhook.template_secrets)
+            try:
+                automation.action.payload.validate(allowed_secrets=webhook.template_secrets)
+            except TemplateError as exc:  # name what breaks: not this webhook's own field
+                detail = exc.message.removeprefix(f"at {exc.path}: ")
+                raise TemplateError(
+                    exc.path,
+                    f"{detail}; its payload needs the secret this change takes away",
+                    field=f"automation {automation.name!r}",
+                ) from None
         self.storage.update_webhook(webhook)
         return webhook
 

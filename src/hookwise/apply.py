@@ -472,26 +472,36 @@ def apply(
         raise ValidationError("description", "must be a hookwise.apply.Description")
     key = key_for(storage, key)
     staged = _copy(storage, description.teams, key)
-    checked = _run(
+    steps: list[tuple[Kind, Entry]] = [
+        *(("secret", item) for item in description.secrets),
+        *(("webhook", item) for item in description.webhooks),
+        *(("automation", item) for item in description.automations),
+    ]
+    checked, order = _run(
         Admin(staged, authorizer=authorizer, network=network, key=key),
         Vault(key),
-        description,
+        description.source,
+        steps,
         actor,
         None if not dry_run else progress,
+        settle=True,
         partial=False,
     )
     if dry_run:
         return checked
     whole = isinstance(storage, Transactional)  # all of it or none, where the store can
     with storage.transaction() if isinstance(storage, Transactional) else nullcontext():
-        return _run(
+        done, _ = _run(
             Admin(storage, authorizer=authorizer, network=network, key=key),
             Vault(key),
-            description,
+            description.source,
+            order,  # what the check found works, in the order it worked
             actor,
             progress,
+            settle=False,
             partial=not whole,
         )
+    return done
 
 
 def _copy(storage: Storage, teams: Iterable[str], key: SecretKey) -> MemoryStorage:
@@ -510,43 +520,51 @@ def _copy(storage: Storage, teams: Iterable[str], key: SecretKey) -> MemoryStora
 def _run(
     admin: Admin,
     vault: Vault,
-    description: Description,
+    source: str,
+    steps: list[tuple[Kind, Entry]],
     actor: str | None,
     progress: Callable[[Change], None] | None,
     *,
+    settle: bool,
     partial: bool,
-) -> list[Change]:
+) -> tuple[list[Change], list[tuple[Kind, Entry]]]:
+    """Put each record, in order; returns the changes and the order that
+    worked. With ``settle``, what was refused is tried again after the rest,
+    pass after pass while a pass gets further: each check runs against the
+    store as it is then, so a file that takes a secret off a webhook and
+    out of the payload that used it works whichever the file names first."""
     changes: list[Change] = []
-    problems: list[str] = []
-    steps: tuple[tuple[Kind, tuple[Entry, ...]], ...] = (
-        ("secret", description.secrets),
-        ("webhook", description.webhooks),
-        ("automation", description.automations),
-    )
-    failed: dict[tuple[Kind, str, str], str] = {}  # what could not be stored, and its place
-    for kind, items in steps:
-        for item in items:
-            blocked = [failed[need] for need in _needs(item.record) if need in failed]
-            if blocked:  # its own checks would only say that what it needs is missing
-                problems.append(f"{item.place}: not checked: it needs {blocked[0]}, which failed")
-                failed[(kind, _team(item.record), item.record.name)] = item.place
-                continue
+    order: list[tuple[Kind, Entry]] = []
+    pending = steps
+    while True:
+        refused: list[tuple[Kind, Entry, str]] = []
+        failed: dict[tuple[Kind, str, str], str] = {}  # refused in this pass, and its place
+        for kind, item in pending:
+            record = item.record
             try:
                 verb = _put(admin, vault, item, actor)
             except ValidationError as exc:
-                problems.append(_where(item.place, exc))
+                problem = _where(item.place, exc)
             except (NotFoundError, AlreadyExistsError, PermissionDenied) as exc:
-                problems.append(f"{item.place}: {exc}")
+                problem = f"{item.place}: {exc}"
             else:
-                change = Change(kind, _team(item.record), item.record.name, verb, item.place)
+                change = Change(kind, _team(record), record.name, verb, item.place)
                 changes.append(change)
+                order.append((kind, item))
                 if progress is not None:
                     progress(change)
                 continue
-            failed[(kind, _team(item.record), item.record.name)] = item.place
-    if problems:
-        raise ApplyError(description.source, problems, partial=partial and bool(changes))
-    return changes
+            blocked = [failed[need] for need in _needs(record) if need in failed]
+            if blocked:  # its own error would only say that what it needs is missing
+                problem = f"{item.place}: not checked: it needs {blocked[0]}, which failed"
+            refused.append((kind, item, problem))
+            failed[(kind, _team(record), record.name)] = item.place
+        if not refused:
+            return changes, order
+        if not settle or len(refused) == len(pending):  # no further: these are the problems
+            problems = [problem for _, _, problem in refused]
+            raise ApplyError(source, problems, partial=partial and bool(changes))
+        pending = [(kind, item) for kind, item, _ in refused]
 
 
 def _needs(record: Secret | Webhook | Automation) -> list[tuple[Kind, str, str]]:
