@@ -709,3 +709,10 @@ def test_a_file_that_no_order_makes_valid_is_refused_whole() -> None:
     assert problem.startswith("automations[0].action.payload: at $.auth: secret 'GITHUB_TOKEN'")
     assert store.list_webhooks(TEAM) == []
     assert store.list_secrets(TEAM) == []
+
+
+def test_a_number_too_long_to_read_is_named_as_such(tmp_path: Path) -> None:
+    path = write(tmp_path, '{"version": ' + "9" * 5000 + "}", name="long.json")
+    with pytest.raises(ApplyError, match="more than 4300 digits") as raised:
+        load_description(path)
+    assert "set_int_max_str_digits" not in str(raised.value)

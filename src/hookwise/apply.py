@@ -226,6 +226,8 @@ def _parse_json(text: str, source: str) -> Any:
     except RecursionError:
         raise ApplyError(source, [f"file: nested more than {MAX_DEPTH} levels deep"]) from None
     except ValueError as exc:
+        if "int_max_str_digits" in str(exc):  # Python's advice is for the programmer
+            raise ApplyError(source, ["file: holds a number of more than 4300 digits"]) from None
         raise ApplyError(source, [f"file: not valid JSON ({exc})"]) from None
 
 
@@ -418,7 +420,8 @@ def _record(raw: dict[str, Any]) -> str:
     except (TypeError, ValueError):
         raise ValidationError(
             "stored webhook",
-            "holds a value JSON cannot (a TOML date or time, or a NaN): use strings and numbers",
+            "holds a value JSON cannot (a TOML date or time, an infinite number or a NaN): "
+            "use strings and numbers",
         ) from None
 
 
@@ -440,7 +443,8 @@ def _automation(place: str, raw: dict[str, Any]) -> Entry:
             payload = json.dumps(action["payload"], allow_nan=False)
         except (TypeError, ValueError):
             raise ValidationError(
-                "action.payload", "holds a value JSON cannot (a TOML date or time, or a NaN)"
+                "action.payload",
+                "holds a value JSON cannot (a TOML date or time, an infinite number or a NaN)",
             ) from None
         raw = {**raw, "action": {**action, "payload": payload}}
     return Entry(place, automation_from_json(_record(raw)), sets_enabled="enabled" in raw)
