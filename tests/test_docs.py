@@ -14,9 +14,28 @@ A page is run top to bottom, as a reader would copy it:
   of a larger program);
 - other languages (``json``, ``toml``, ``text``) are data, not run.
 
-The network is closed while a page runs: a name other than ``localhost``
-does not resolve and a connection to anything but 127.0.0.1 or ::1 is
-refused, so a snippet that would reach the internet fails here instead.
+The network is closed while a page runs, as far as this file can close it:
+
+- in the pytest process (``python`` blocks, and the dispatchers and
+  threads they start), a name other than ``localhost`` does not resolve and
+  a connection to anything but a loopback address is refused, and every
+  refusal fails the page, even one a worker thread swallowed;
+- in every Python process a page starts (``hookwise ...``, ``python ...``
+  from a ``bash`` block or from ``subprocess`` in a ``python`` one) the
+  same holds: a ``sitecustomize`` on ``PYTHONPATH`` installs it at start-up
+  and writes each refusal to a file the page reads, so a ``hookwise worker``
+  that logged the error and went on still fails the page;
+- other programs (``curl``, ``wget``, ``openssl s_client``) are not guarded
+  at the socket: they only find ``http_proxy``, ``https_proxy`` and
+  ``all_proxy`` (both cases) pointing at 127.0.0.1:9, where nothing
+  listens, with ``NO_PROXY`` for loopback, so a client that honours those
+  fails fast; the failure is not recorded (``|| true`` would hide it), and
+  one that ignores proxies (``openssl s_client``, ``nc``, ``dig``) reaches
+  the network. So does a Python process started with ``python -I``, ``-S``
+  or ``-E``, or with ``PYTHONPATH`` cleared (``env -i``). hookwise's own
+  senders ignore proxies (they call httpx transports made with
+  ``trust_env=False`` directly; aiohttp's session has ``trust_env=False``):
+  the socket guard is what stops them.
 """
 
 from __future__ import annotations
@@ -143,6 +162,77 @@ class ClosedNetwork:
         monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
 
 
+# Installed in every Python process a page starts (see the module docstring).
+SUBPROCESS_GUARD = r'''"""tests/test_docs.py: this process may reach loopback addresses only."""
+import ipaddress
+import os
+import socket
+
+_LOG = os.environ.get("HOOKWISE_DOCS_REFUSED_LOG", "")
+_LOCAL = {"localhost", "localhost.", "ip6-localhost"}
+_getaddrinfo = socket.getaddrinfo
+_connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+
+def _loopback(host):
+    try:
+        return isinstance(host, str) and ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse(what):
+    if _LOG:
+        with open(_LOG, "a", encoding="utf-8") as log:
+            log.write(f"{what} (pid {os.getpid()})\n")
+    return OSError(f"tests/test_docs.py: the network is closed to {what}")
+
+
+def getaddrinfo(host, *args, **kwargs):
+    name = host.decode() if isinstance(host, bytes) else host
+    if name is not None and name.lower() not in _LOCAL and not _loopback(name):
+        raise socket.gaierror(socket.EAI_NONAME, str(_refuse(f"resolving {name!r}")))
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+def _check(sock, address):
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address[0]):
+        raise _refuse(f"connecting to {address!r}")
+
+
+def connect(sock, address):
+    _check(sock, address)
+    return _connect(sock, address)
+
+
+def connect_ex(sock, address):
+    _check(sock, address)
+    return _connect_ex(sock, address)
+
+
+socket.getaddrinfo = getaddrinfo
+socket.socket.connect = connect
+socket.socket.connect_ex = connect_ex
+'''
+
+NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens there
+
+
+def close_subprocess_network(guard: Path) -> Path:
+    """Set ``os.environ`` so that the processes a page starts are closed too;
+    return the file their refusals go to."""
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(SUBPROCESS_GUARD, encoding="utf-8")
+    refused = guard / "refused.log"
+    path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = f"{guard}{os.pathsep}{path}" if path else str(guard)
+    os.environ["HOOKWISE_DOCS_REFUSED_LOG"] = str(refused)
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        os.environ[name] = os.environ[name.upper()] = NOWHERE
+    os.environ["no_proxy"] = os.environ["NO_PROXY"] = "127.0.0.1,localhost,::1"
+    return refused
+
+
 def _environment_from(dump: bytes) -> Iterator[tuple[str, str]]:
     for item in dump.split(b"\0"):
         name, sep, value = item.partition(b"=")
@@ -204,6 +294,7 @@ def reader_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.chdir(tmp_path)
     os.environ.pop("HOOKWISE_SECRET_KEY", None)
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    close_subprocess_network(tmp_path.parent / f"{tmp_path.name}-network-guard")
     try:
         yield tmp_path
     finally:
@@ -231,7 +322,10 @@ def test_every_block_runs(page: Path, reader_folder: Path, monkeypatch: pytest.M
         if t is not threading.main_thread() and t.is_alive() and not t.daemon
     ]
     assert not leftover, f"{_page_id(page)} left threads running: {leftover}"
-    assert not network.refused, f"{_page_id(page)} tried to reach the network: {network.refused}"
+    log = Path(os.environ["HOOKWISE_DOCS_REFUSED_LOG"])
+    in_subprocesses = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    refused = [*network.refused, *in_subprocesses]
+    assert not refused, f"{_page_id(page)} tried to reach the network: {refused}"
 
 
 def test_every_page_is_checked() -> None:
@@ -363,3 +457,13 @@ def test_a_fragment_says_so() -> None:
     shown = Block(ROOT / "README.md", 1, "python", "# fragment: one line of a receiver\nverify()\n")
     assert shown.fragment
     assert not Block(ROOT / "README.md", 1, "python", "verify()  # fragment\n").fragment
+
+
+def test_a_process_a_page_starts_is_closed_too(reader_folder: Path) -> None:
+    reach = "import socket; socket.create_connection(('example.com', 443), timeout=5)"
+    done = subprocess.run([sys.executable, "-c", reach], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "the network is closed" in done.stderr, done.stderr
+    log = Path(os.environ["HOOKWISE_DOCS_REFUSED_LOG"]).read_text(encoding="utf-8")
+    assert "resolving 'example.com'" in log
+    assert os.environ["HTTPS_PROXY"] == os.environ["https_proxy"] == NOWHERE
