@@ -25,15 +25,18 @@ The network is closed while a page runs, as far as this file can close it:
   same holds: a ``sitecustomize`` on ``PYTHONPATH`` installs it at start-up
   and writes each refusal to a file the page reads, so a ``hookwise worker``
   that logged the error and went on still fails the page;
-- other programs (``curl``, ``wget``, ``openssl s_client``) are not guarded
-  at the socket: they only find ``http_proxy``, ``https_proxy`` and
+- other programs (``curl``, ``wget``) are not guarded at the socket: a
+  ``bash`` block runs with ``http_proxy``, ``https_proxy`` and
   ``all_proxy`` (both cases) pointing at 127.0.0.1:9, where nothing
-  listens, with ``NO_PROXY`` for loopback, so a client that honours those
-  fails fast; the failure is not recorded (``|| true`` would hide it), and
-  one that ignores proxies (``openssl s_client``, ``nc``, ``dig``) reaches
-  the network. So does a Python process started with ``python -I``, ``-S``
-  or ``-E``, or with ``PYTHONPATH`` cleared (``env -i``). hookwise's own
-  senders ignore proxies (they call httpx transports made with
+  listens, and ``NO_PROXY`` for loopback, so a client that honours those
+  fails fast; that failure is not recorded (``|| true`` would hide it), and
+  a program that ignores proxies (``openssl s_client``, ``nc``, ``dig``)
+  reaches the network. So does a Python process started with ``python
+  -I``, ``-S`` or ``-E``, or with ``PYTHONPATH`` cleared (``env -i``).
+  The guard removes those proxies from a Python process's environment (a
+  Python client meets the guard, which records, instead of a proxy, which
+  does not), so a program a Python process starts has neither. hookwise's
+  own senders ignore proxies anyway (they call httpx transports made with
   ``trust_env=False`` directly; aiohttp's session has ``trust_env=False``):
   the socket guard is what stops them.
 """
@@ -210,12 +213,26 @@ def connect_ex(sock, address):
     return _connect_ex(sock, address)
 
 
+# The proxies a bash block sets are for programs the guard cannot reach: a
+# Python client would send to them (loopback, so allowed, and not recorded)
+# instead of meeting the guard.
+for _name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+    if os.environ.get(_name) == "http://127.0.0.1:9":
+        del os.environ[_name]
+
 socket.getaddrinfo = getaddrinfo
 socket.socket.connect = connect
 socket.socket.connect_ex = connect_ex
 '''
 
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens there
+# for the programs a bash block starts (see the module docstring)
+PROXIES = {
+    **dict.fromkeys(("http_proxy", "https_proxy", "all_proxy"), NOWHERE),
+    **dict.fromkeys(("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"), NOWHERE),
+    "no_proxy": "127.0.0.1,localhost,::1",
+    "NO_PROXY": "127.0.0.1,localhost,::1",
+}
 
 
 def close_subprocess_network(guard: Path) -> Path:
@@ -227,9 +244,6 @@ def close_subprocess_network(guard: Path) -> Path:
     path = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = f"{guard}{os.pathsep}{path}" if path else str(guard)
     os.environ["HOOKWISE_DOCS_REFUSED_LOG"] = str(refused)
-    for name in ("http_proxy", "https_proxy", "all_proxy"):
-        os.environ[name] = os.environ[name.upper()] = NOWHERE
-    os.environ["no_proxy"] = os.environ["NO_PROXY"] = "127.0.0.1,localhost,::1"
     return refused
 
 
@@ -247,7 +261,7 @@ def run_bash(block: Block, folder: Path) -> None:
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=folder,
-        env=os.environ.copy(),
+        env={**os.environ, **PROXIES},
         capture_output=True,
         text=True,
         timeout=120,
@@ -263,7 +277,9 @@ def run_bash(block: Block, folder: Path) -> None:
     for name in set(os.environ) - set(after):
         del os.environ[name]
     for name, value in after.items():
-        if name not in ("_", "SHLVL", "PWD", "OLDPWD") and os.environ.get(name) != value:
+        if name in PROXIES or name in ("_", "SHLVL", "PWD", "OLDPWD"):
+            continue
+        if os.environ.get(name) != value:
             os.environ[name] = value
 
 
@@ -466,4 +482,14 @@ def test_a_process_a_page_starts_is_closed_too(reader_folder: Path) -> None:
     assert "the network is closed" in done.stderr, done.stderr
     log = Path(os.environ["HOOKWISE_DOCS_REFUSED_LOG"]).read_text(encoding="utf-8")
     assert "resolving 'example.com'" in log
-    assert os.environ["HTTPS_PROXY"] == os.environ["https_proxy"] == NOWHERE
+    block = Block(
+        ROOT / "README.md",
+        1,
+        "bash",
+        f"""[ "$HTTPS_PROXY" = {NOWHERE} ]
+[ "$all_proxy" = {NOWHERE} ]
+python -c 'import os; assert "HTTPS_PROXY" not in os.environ'   # the guard is there instead
+""",
+    )
+    run_bash(block, reader_folder)
+    assert "HTTPS_PROXY" not in os.environ  # not carried over into pytest's process
