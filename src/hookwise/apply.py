@@ -176,14 +176,10 @@ class Description:
 
     @property
     def teams(self) -> frozenset[str]:
-        return frozenset(_team(item.record) for item in self._items())
+        return frozenset(item.record.team for item in self._items())
 
     def _items(self) -> tuple[Entry, ...]:
         return (*self.secrets, *self.webhooks, *self.automations)
-
-
-def _team(record: Secret | Webhook | Automation) -> str:
-    return record.team
 
 
 # -- reading ---------------------------------------------------------------------
@@ -356,7 +352,7 @@ def _section(
         except ValidationError as exc:
             problems.append(_where(place, exc))
             continue
-        key = (_team(item.record), item.record.name)
+        key = (item.record.team, item.record.name)
         if key in seen:
             problems.append(f"{place}: {key[0]}/{key[1]} is described already, by {seen[key]}")
             continue
@@ -493,8 +489,9 @@ def apply(
     )
     if dry_run:
         return checked
-    whole = isinstance(storage, Transactional)  # all of it or none, where the store can
-    with storage.transaction() if isinstance(storage, Transactional) else nullcontext():
+    # all of it or none, where the store can
+    whole = storage.transaction() if isinstance(storage, Transactional) else None
+    with whole or nullcontext():
         done, _ = _run(
             Admin(storage, authorizer=authorizer, network=network, key=key),
             Vault(key),
@@ -503,7 +500,7 @@ def apply(
             actor,
             progress,
             settle=False,
-            partial=not whole,
+            partial=whole is None,
         )
     return done
 
@@ -552,7 +549,7 @@ def _run(
             except (NotFoundError, AlreadyExistsError, PermissionDenied) as exc:
                 problem = f"{item.place}: {exc}"
             else:
-                change = Change(kind, _team(record), record.name, verb, item.place)
+                change = Change(kind, record.team, record.name, verb, item.place)
                 changes.append(change)
                 order.append((kind, item))
                 if progress is not None:
@@ -562,7 +559,7 @@ def _run(
             if blocked:  # its own error would only say that what it needs is missing
                 problem = f"{item.place}: not checked: it needs {blocked[0]}, which failed"
             refused.append((kind, item, problem))
-            failed[(kind, _team(record), record.name)] = item.place
+            failed[(kind, record.team, record.name)] = item.place
         if not refused:
             return changes, order
         if not settle or len(refused) == len(pending):  # no further: these are the problems

@@ -256,6 +256,11 @@ def _apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scope_path(scope: hw.Scope) -> str:
+    """``ml-team/model-registry[/churn]``: what a scope watches, as a path."""
+    return "/".join(p for p in (scope.entity, scope.project_name, scope.collection_name) if p)
+
+
 def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -290,8 +295,6 @@ def _list_automations(args: argparse.Namespace) -> int:
     with _existing_store(args) as store:
         automations = hw.Admin(store).list_automations(args.team)
     for a in automations:
-        scope = a.scope
-        where = "/".join(p for p in (scope.entity, scope.project_name, scope.collection_name) if p)
         action = a.action
         if isinstance(action, hw.SendWebhook):
             does = f"webhook {action.webhook}"
@@ -301,7 +304,7 @@ def _list_automations(args: argparse.Namespace) -> int:
             does = "nothing"
         state = "enabled" if a.enabled else "DISABLED"
         print(
-            f"{a.team}/{a.name}  {state}  {scope.kind.value} {where}: "
+            f"{a.team}/{a.name}  {state}  {a.scope.kind.value} {_scope_path(a.scope)}: "
             f"{type(a.event).__name__} -> {does}"
         )
     print(f"{len(automations)} automations")
@@ -339,11 +342,11 @@ def _import_wandb(args: argparse.Namespace) -> int:
             print(f"not carried over: {item.source}")
         else:
             scope = automation.scope
-            where = "/".join(
-                p for p in (scope.entity, scope.project_name, scope.collection_name) if p
-            )
             event, action = type(automation.event).__name__, type(automation.action).__name__
-            print(f"{done}: {automation.name}  ({scope.kind.value} {where}: {event} -> {action})")
+            print(
+                f"{done}: {automation.name}  "
+                f"({scope.kind.value} {_scope_path(scope)}: {event} -> {action})"
+            )
         for note in item.notes:
             print(f"  - {note}")
     carried = sum(1 for item in results if item.automation is not None)

@@ -53,8 +53,8 @@ __all__ = ["Core", "Job", "Settled", "Started"]
 
 logger = logging.getLogger("hookwise")
 
-KEY_WARNING_INTERVAL = 60.0
-"""Seconds between the loud log lines about deliveries held for the configuration."""
+LOUD_INTERVAL = 60.0
+"""Seconds between the loud log lines of one cause (see ``_LOUD``)."""
 
 _POLICY_REFUSALS = (UnsafeURLError, BlockedAddressError)
 """What this process's NetworkPolicy raises when it checks a stored URL
@@ -291,7 +291,8 @@ class Core:
         if job.held is not None:
             return Settled(job, None)
         delivery = job.claim.delivery
-        if isinstance(result, BlockedAddressError):  # refused at connect time, after DNS
+        after_dns = isinstance(result, BlockedAddressError)  # refused at connect time
+        if after_dns:
             self._loud("address", delivery, scrub(str(result), list(job.secrets)))
         response = result if isinstance(result, RawResponse) else None
         error = job.error
@@ -311,7 +312,7 @@ class Core:
             # our own refusal (a bad stored value) will not change by itself; an
             # address refused after DNS may (a fixed worker, a fixed record)
             retryable=job.request is not None
-            and (not isinstance(result, HookwiseError) or isinstance(result, BlockedAddressError)),
+            and (after_dns or not isinstance(result, HookwiseError)),
             secrets=job.secrets,
         )
         return Settled(job, transition)
@@ -441,7 +442,7 @@ class Core:
         with self._loud_lock:  # settle() runs where each result comes in: many threads
             self._held[cause] = self._held.get(cause, 0) + 1
             now = monotonic()
-            if now - self._warned.get(cause, -KEY_WARNING_INTERVAL) < KEY_WARNING_INTERVAL:
+            if now - self._warned.get(cause, -LOUD_INTERVAL) < LOUD_INTERVAL:
                 logger.debug("delivery %s cannot be sent: %s", delivery.id, error)
                 return
             self._warned[cause], count, self._held[cause] = now, self._held[cause], 0
